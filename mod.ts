@@ -11,3 +11,27 @@
 export { type Clock, realClock } from "./lib/clock.ts";
 export { FakeClock } from "./lib/fake_clock.ts";
 export type { Limiter, LimiterOutcome, TakeOptions } from "./lib/limiter.ts";
+export {
+  applyJitter,
+  BACKOFF_STRATEGIES,
+  type Backoff,
+  type BackoffOptions,
+  type BackoffStrategy,
+  baseDelayMs,
+  type BaseDelayOptions,
+  createBackoff,
+  decorrelatedDelayMs,
+  type DecorrelatedOptions,
+  type Jitter,
+  JITTERS,
+} from "./lib/backoff.ts";
+export {
+  retry,
+  type RetryAttemptContext,
+  type RetryDecisionContext,
+  RetryError,
+  type RetryErrorInit,
+  type RetryGiveUpReason,
+  type RetryHookContext,
+  type RetryOptions,
+} from "./lib/retry.ts";

@@ -1,0 +1,57 @@
+/**
+ * The politely command line: `deno run -A main.ts <command> [options]`.
+ * This file only dispatches; each command lives in `lib/cli/`.
+ *
+ * @module
+ */
+
+import { UsageError } from "./lib/cli/usage_error.ts";
+
+const HELP = `politely — send to rate-limited APIs as fast as they allow, never faster
+
+Usage: deno run --allow-net --allow-read --allow-env --allow-write main.ts <command> [options]
+
+Commands:
+  send RECIPIENTS|-   send one SMS per recipient through the Vonage Messages API
+  mock                run a local mock of the Vonage Messages API with a real rate limit
+  demo                the whole flow against an in-process mock: naive vs polite
+  simulate            the article's backoff graphs and the AWS contention study
+
+Run 'main.ts <command> --help' for a command's options.
+`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  send: async () => (await import("./lib/cli/send_command.ts")).runSendCommand,
+  mock: async () => (await import("./lib/cli/mock_command.ts")).runMockCommand,
+  demo: async () => (await import("./lib/cli/demo_command.ts")).runDemoCommand,
+  simulate: async () => (await import("./lib/cli/simulate_command.ts")).runSimulateCommand,
+};
+
+async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    console.log(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (!load) throw new UsageError(`unknown command '${name}'; run 'main.ts --help' for the list`);
+  return await (await load())(rest);
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exitCode = await main(Deno.args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`politely: ${error.message}`);
+      Deno.exitCode = 2;
+    } else {
+      console.error(`politely: unexpected error: ${error instanceof Error ? error.message : error}`);
+      if (Deno.env.get("POLITELY_DEBUG")) console.error(error);
+      else console.error("(set POLITELY_DEBUG=1 to see the stack trace, and please report it)");
+      Deno.exitCode = 1;
+    }
+  }
+}
