@@ -13,8 +13,8 @@ export { FakeClock } from "./lib/fake_clock.ts";
 export type { Limiter, LimiterOutcome, TakeOptions } from "./lib/limiter.ts";
 export {
   applyJitter,
-  BACKOFF_STRATEGIES,
   type Backoff,
+  BACKOFF_STRATEGIES,
   type BackoffOptions,
   type BackoffStrategy,
   baseDelayMs,
@@ -35,3 +35,77 @@ export {
   type RetryHookContext,
   type RetryOptions,
 } from "./lib/retry.ts";
+export {
+  parseRateLimit,
+  parseRetryAfter,
+  type RateLimitInfo,
+  serverDelayMs,
+} from "./lib/rate_limit_headers.ts";
+export {
+  defaultClassify,
+  failedBeforeSending,
+  politeFetch,
+  type PoliteFetchInit,
+  type PoliteFetchOptions,
+  type PoliteRetryOptions,
+  type ResponseVerdict,
+} from "./lib/polite_fetch.ts";
+export {
+  importVonagePrivateKey,
+  mintVonageJwt,
+  type MintVonageJwtOptions,
+  VonageCredentialsError,
+} from "./lib/vonage/jwt.ts";
+export { VonageTokenSource, type VonageTokenSourceOptions } from "./lib/vonage/token_source.ts";
+export {
+  type AcceptedOutcome,
+  type AuthOutcome,
+  createVonageClient,
+  type InvalidParameter,
+  type NotSentOutcome,
+  type PaymentOutcome,
+  type RejectedOutcome,
+  type SendOutcome,
+  type SendSmsOptions,
+  type SmsMessage,
+  type ThrottledOutcome,
+  type UnavailableOutcome,
+  type UncertainOutcome,
+  type VonageClient,
+  type VonageClientOptions,
+} from "./lib/vonage/messages.ts";
+export { type Reservation, TokenBucket, type TokenBucketOptions } from "./lib/token_bucket.ts";
+export { AdaptiveLimiter, type AdaptiveLimiterOptions } from "./lib/adaptive_limiter.ts";
+export {
+  formatProblem,
+  parsePhoneNumber,
+  type PhoneNumberResult,
+  readRecipients,
+  type ReadRecipientsOptions,
+  type Recipient,
+  type RecipientDuplicate,
+  type RecipientEntry,
+  type RecipientProblem,
+} from "./lib/recipients.ts";
+export {
+  hashMessageText,
+  Journal,
+  JournalError,
+  type JournalErrorCode,
+  type JournalHeader,
+  type JournalOptions,
+  type JournalReplay,
+  type JournalState,
+  type JournalStats,
+} from "./lib/journal.ts";
+export {
+  formatSummary,
+  type FormatSummaryOptions,
+  Progress,
+  type ProgressCounters,
+  type ProgressEnv,
+  type ProgressOptions,
+  type ProgressWriter,
+  type SendSummary,
+  stderrWriter,
+} from "./lib/progress.ts";

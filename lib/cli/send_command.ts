@@ -1,0 +1,565 @@
+/**
+ * `main.ts send`: read recipients, check everything, then send one SMS each at
+ * the allowed rate, journaling every outcome.
+ *
+ * The input is read twice, streamed both times: a validation pass (nothing is
+ * sent unless every line is good, or `--skip-invalid`), then the sending pass.
+ * Standard input is spooled to a temporary file first so it can be read twice.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "../backoff.ts";
+import { AdaptiveLimiter } from "../adaptive_limiter.ts";
+import { hashMessageText, Journal, JournalError } from "../journal.ts";
+import type { Limiter } from "../limiter.ts";
+import { formatSummary, Progress, type SendSummary, stderrWriter } from "../progress.ts";
+import { formatProblem, readRecipients, type Recipient } from "../recipients.ts";
+import { runSendJob, type SendCounts, type SendJobResult } from "../send_job.ts";
+import { TokenBucket } from "../token_bucket.ts";
+import { importVonagePrivateKey, mintVonageJwt, VonageCredentialsError } from "../vonage/jwt.ts";
+import { createVonageClient } from "../vonage/messages.ts";
+import { UsageError } from "./usage_error.ts";
+
+const HELP = `Usage: main.ts send RECIPIENTS|- --text TEXT [options]
+
+Send one SMS to each recipient through the Vonage Messages API, as fast as the
+rate allows and never faster. Every outcome goes to a journal, so a rerun skips
+recipients already decided and a crash never sends twice.
+
+Recipients: CSV with a header naming the phone column (to, phone, number, msisdn,
+mobile; an optional text column), JSON Lines ({"to": ..., "text"?: ...}), or one
+number per line. '+', spaces, dashes, dots and parentheses are stripped.
+
+Message:
+  --text TEXT            the message (a per-recipient text overrides it)
+  --from FROM            sender number or alphanumeric id [env VONAGE_FROM]
+Pacing and retries:
+  --rate N               requests per second (default 1: the US outbound SMS limit)
+  --burst N              requests allowed at once above the rate (default 1)
+  --concurrency N        most requests in flight (default 16)
+  --adaptive             learn the real limit from 429s (never above --rate)
+  --max-time S           seconds one message may keep retrying (default 300)
+  --max-tries N          attempts per message, counting the first (default: no limit)
+  --backoff KIND         expo | fibo | constant | linear (default expo)
+  --jitter KIND          full | equal | decorrelated | none (default full)
+Where and how:
+  --base-url URL         API base URL (default https://api.nexmo.com)
+  --journal FILE         journal file (default RECIPIENTS.journal.jsonl beside the input)
+  --no-journal           keep no journal (a rerun will send to everyone again)
+  --retry-uncertain      retry messages whose outcome is unknown (may send twice)
+  --resend-uncertain     resend to numbers an earlier run left uncertain (may send twice)
+  --skip-invalid         send to the valid recipients even if some lines are bad
+  --dry-run              check the file and credentials, show what would be sent; send nothing
+  --json                 print the summary as JSON on stdout
+  --quiet                no progress line
+  -h, --help             this help
+
+Credentials: VONAGE_APPLICATION_ID, and VONAGE_PRIVATE_KEY_PATH (the private.key
+file) or VONAGE_PRIVATE_KEY (the PEM text).
+
+Exit codes: 0 all accepted; 1 some failed or uncertain (or out of credit);
+2 usage, input or credential error (nothing sent); 130 interrupted.
+`;
+
+const BACKOFF_NAMES: Record<string, BackoffStrategy> = {
+  expo: "exponential",
+  exponential: "exponential",
+  fibo: "fibonacci",
+  fibonacci: "fibonacci",
+  constant: "constant",
+  linear: "linear",
+};
+
+/** How many bad lines to print before summarising the rest. */
+const MAX_PROBLEMS_SHOWN = 50;
+
+/** What `send` needs from its environment; tests and `demo` pass their own. */
+export interface SendCommandIo {
+  /** Environment variables. */
+  env: { get(name: string): string | undefined };
+  /** Where the summary goes. */
+  stdout: (text: string) => void;
+  /** Where problems and notices go. */
+  stderr: (text: string) => void;
+}
+
+const defaultIo: SendCommandIo = {
+  env: Deno.env,
+  stdout: (text) => console.log(text),
+  stderr: (text) => console.error(text),
+};
+
+function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`--${flag} must be a positive number, got '${raw}'`);
+  }
+  return value;
+}
+
+function positiveInteger(flag: string, raw: string | undefined, fallback: number): number {
+  const value = positiveNumber(flag, raw, fallback);
+  if (!Number.isInteger(value)) {
+    throw new UsageError(`--${flag} must be a whole number, got '${raw}'`);
+  }
+  return value;
+}
+
+function parseSendArgs(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        text: { type: "string" },
+        from: { type: "string" },
+        rate: { type: "string" },
+        burst: { type: "string" },
+        concurrency: { type: "string" },
+        adaptive: { type: "boolean" },
+        "max-time": { type: "string" },
+        "max-tries": { type: "string" },
+        backoff: { type: "string" },
+        jitter: { type: "string" },
+        "base-url": { type: "string" },
+        journal: { type: "string" },
+        "no-journal": { type: "boolean" },
+        "retry-uncertain": { type: "boolean" },
+        "resend-uncertain": { type: "boolean" },
+        "skip-invalid": { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean" },
+        redis: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`send: ${message.replace(/\.$/, "")}; see 'main.ts send --help'`);
+  }
+}
+
+/** Where the journal lives when `--journal` is not given: beside the input. */
+function defaultJournalPath(recipientsPath: string): string {
+  const slash = recipientsPath.lastIndexOf("/");
+  const dot = recipientsPath.lastIndexOf(".");
+  const stem = dot > slash + 1 ? recipientsPath.slice(0, dot) : recipientsPath;
+  return `${stem}.journal.jsonl`;
+}
+
+async function openInput(path: string): Promise<ReadableStream<Uint8Array>> {
+  try {
+    return (await Deno.open(path, { read: true })).readable;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`cannot read ${path}: no such file`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(`cannot read ${path}: permission denied (run with --allow-read)`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UsageError(`cannot read ${path}: it is a directory, not a recipients file`);
+    }
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+async function loadPrivateKey(env: SendCommandIo["env"]): Promise<CryptoKey> {
+  const inline = env.get("VONAGE_PRIVATE_KEY");
+  const path = env.get("VONAGE_PRIVATE_KEY_PATH");
+  let pem: string;
+  let source: string;
+  if (inline !== undefined && inline.trim() !== "") {
+    pem = inline;
+    source = "VONAGE_PRIVATE_KEY";
+  } else if (path !== undefined && path !== "") {
+    source = path;
+    try {
+      pem = await Deno.readTextFile(path);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
+      throw new UsageError(
+        `cannot read the private key ${path} (VONAGE_PRIVATE_KEY_PATH): ${why}`,
+      );
+    }
+  } else {
+    throw new UsageError(
+      "no private key: set VONAGE_PRIVATE_KEY_PATH to your application's private.key " +
+        "(or VONAGE_PRIVATE_KEY to its PEM text)",
+    );
+  }
+  try {
+    return await importVonagePrivateKey(pem);
+  } catch (error) {
+    if (error instanceof VonageCredentialsError) {
+      throw new UsageError(`the private key in ${source} is not usable: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** Copy standard input to a temporary file so it can be read twice. */
+async function spoolStdin(): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "politely-stdin-", suffix: ".txt" });
+  const file = await Deno.open(path, { write: true, truncate: true });
+  await Deno.stdin.readable.pipeTo(file.writable);
+  return path;
+}
+
+interface Validation {
+  recipients: number;
+  invalid: number;
+  duplicates: number;
+  missingText: number;
+  first: Recipient[];
+}
+
+async function validate(
+  path: string,
+  displayName: string,
+  text: string | undefined,
+  skipInvalid: boolean,
+  io: SendCommandIo,
+): Promise<Validation> {
+  const result: Validation = {
+    recipients: 0,
+    invalid: 0,
+    duplicates: 0,
+    missingText: 0,
+    first: [],
+  };
+  let shown = 0;
+  const show = (line: string) => {
+    if (shown++ < MAX_PROBLEMS_SHOWN) io.stderr(line);
+  };
+  for await (const entry of readRecipients(await openInput(path))) {
+    if (entry.kind === "problem") {
+      result.invalid++;
+      show(formatProblem(displayName, entry.problem));
+      if (entry.problem.fatal) {
+        throw new UsageError(`${displayName} cannot be read as a recipients file; nothing sent`);
+      }
+    } else if (entry.kind === "duplicate") {
+      result.duplicates++;
+      show(formatProblem(displayName, entry.duplicate));
+    } else if (entry.recipient.text === undefined && text === undefined) {
+      result.invalid++;
+      result.missingText++;
+      show(`${displayName}:${entry.recipient.line}: no text for this recipient: give --text`);
+    } else {
+      result.recipients++;
+      if (result.first.length < 3) result.first.push(entry.recipient);
+    }
+  }
+  if (shown > MAX_PROBLEMS_SHOWN) {
+    io.stderr(`... and ${shown - MAX_PROBLEMS_SHOWN} more`);
+  }
+  if (result.invalid > 0 && !skipInvalid) {
+    throw new UsageError(
+      `${result.invalid} invalid line${result.invalid === 1 ? "" : "s"} in ${displayName}; ` +
+        "nothing sent. Fix them, or pass --skip-invalid to send to the valid ones",
+    );
+  }
+  return result;
+}
+
+async function* sendable(path: string, text: string | undefined): AsyncGenerator<Recipient> {
+  for await (const entry of readRecipients(await openInput(path))) {
+    if (entry.kind !== "recipient") continue;
+    if (entry.recipient.text === undefined && text === undefined) continue;
+    yield entry.recipient;
+  }
+}
+
+function exitCodeFor(result: SendJobResult): number {
+  if (result.stoppedBy === "interrupt") return 130;
+  if (result.stoppedBy === "auth") return 2;
+  if (result.failed > 0 || result.uncertain > 0 || result.pending > 0) return 1;
+  return 0;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 90) return `${seconds.toFixed(1)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/**
+ * Run `main.ts send` with the given arguments; resolves to the exit code.
+ *
+ * @example Sending to a file of numbers
+ * ```ts ignore
+ * import { runSendCommand } from "./send_command.ts";
+ *
+ * Deno.exitCode = await runSendCommand(["recipients.csv", "--text", "Hello", "--rate", "1"]);
+ * ```
+ */
+export async function runSendCommand(
+  args: string[],
+  io: SendCommandIo = defaultIo,
+): Promise<number> {
+  const { values, positionals } = parseSendArgs(args);
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "send: which recipients? Give a file (or - for standard input); see 'main.ts send --help'"
+        : `send: one recipients file at a time, got ${positionals.length}: ${
+          positionals.join(" ")
+        }`,
+    );
+  }
+  const input = positionals[0]!;
+  const text = values.text;
+  if (text !== undefined && (text.length === 0 || text.length > 1000)) {
+    throw new UsageError(`--text must be 1 to 1000 characters, got ${text.length}`);
+  }
+  const from = values.from ?? io.env.get("VONAGE_FROM");
+  if (from === undefined || from.trim() === "") {
+    throw new UsageError("no sender: pass --from NUMBER (or set VONAGE_FROM)");
+  }
+  const ratePerSecond = positiveNumber("rate", values.rate, 1);
+  const burst = positiveInteger("burst", values.burst, 1);
+  const concurrency = positiveInteger("concurrency", values.concurrency, 16);
+  const maxTimeMs = positiveNumber("max-time", values["max-time"], 300) * 1000;
+  const maxTries = positiveInteger("max-tries", values["max-tries"], Infinity);
+  const strategy = BACKOFF_NAMES[values.backoff ?? "expo"];
+  if (strategy === undefined || !BACKOFF_STRATEGIES.includes(strategy)) {
+    throw new UsageError(
+      `--backoff must be expo, fibo, constant or linear, got '${values.backoff}'`,
+    );
+  }
+  const jitter = (values.jitter ?? "full") as Jitter;
+  if (!JITTERS.includes(jitter)) {
+    throw new UsageError(`--jitter must be ${JITTERS.join(", ")}, got '${values.jitter}'`);
+  }
+  const baseUrl = values["base-url"] ?? "https://api.nexmo.com";
+  try {
+    const url = new URL(baseUrl);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("not http");
+  } catch {
+    throw new UsageError(`--base-url must be an http(s) URL, got '${baseUrl}'`);
+  }
+  if (values.journal !== undefined && values["no-journal"]) {
+    throw new UsageError("--journal and --no-journal contradict each other; pick one");
+  }
+  if (values.redis !== undefined) {
+    throw new UsageError(
+      "--redis is not available in this build yet; run one sender per budget for now",
+    );
+  }
+  if (
+    input === "-" && values.journal === undefined && !values["no-journal"] && !values["dry-run"]
+  ) {
+    throw new UsageError(
+      "reading recipients from standard input: pass --journal FILE (so a rerun can resume) " +
+        "or --no-journal",
+    );
+  }
+  const applicationId = io.env.get("VONAGE_APPLICATION_ID");
+  if (applicationId === undefined || applicationId.trim() === "") {
+    throw new UsageError(
+      "no application id: set VONAGE_APPLICATION_ID (from the Vonage dashboard or 'vonage apps')",
+    );
+  }
+  const privateKey = await loadPrivateKey(io.env);
+  // Mint once now, so a key that Vonage would refuse fails before anything is read or sent.
+  await mintVonageJwt({ applicationId, privateKey });
+
+  const spooled = input === "-" ? await spoolStdin() : undefined;
+  const path = spooled ?? input;
+  const displayName = input === "-" ? "<stdin>" : input;
+  try {
+    const checked = await validate(path, displayName, text, values["skip-invalid"] ?? false, io);
+    if (checked.recipients === 0) {
+      throw new UsageError(`${displayName} has no recipients to send to; nothing sent`);
+    }
+    if (values["dry-run"]) {
+      io.stdout(
+        `dry run: ${checked.recipients} recipient${checked.recipients === 1 ? "" : "s"} in ` +
+          `${displayName}` +
+          (checked.duplicates > 0 ? ` (${checked.duplicates} duplicates dropped)` : ""),
+      );
+      for (const r of checked.first) {
+        io.stdout(`  to ${r.to} from ${from}: ${JSON.stringify(r.text ?? text)}`);
+      }
+      const seconds = Math.max(0, checked.recipients - burst) / ratePerSecond;
+      io.stdout(
+        `credentials OK (JWT minted for application ${applicationId}); at ${ratePerSecond}/s ` +
+          `this takes about ${formatSeconds(seconds)}. Nothing sent.`,
+      );
+      return 0;
+    }
+
+    const journal = values["no-journal"]
+      ? Journal.none()
+      : await openJournal(values.journal ?? defaultJournalPath(input), from, text);
+    try {
+      return await send(path, {
+        journal,
+        checked,
+        ratePerSecond,
+        burst,
+        concurrency,
+        maxTimeMs,
+        maxTries,
+        strategy,
+        jitter,
+        baseUrl,
+        applicationId,
+        privateKey,
+        from,
+        text,
+        adaptive: values.adaptive ?? false,
+        retryUncertain: values["retry-uncertain"] ?? false,
+        resendUncertain: values["resend-uncertain"] ?? false,
+        json: values.json ?? false,
+        quiet: values.quiet ?? false,
+      }, io);
+    } finally {
+      await journal.close();
+    }
+  } finally {
+    if (spooled) await Deno.remove(spooled).catch(() => {});
+  }
+}
+
+async function openJournal(path: string, from: string, text: string | undefined): Promise<Journal> {
+  try {
+    return await Journal.open(path, { from, textHash: await hashMessageText(text ?? "") });
+  } catch (error) {
+    if (error instanceof JournalError) throw new UsageError(error.message, { cause: error });
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(`cannot write the journal ${path}: permission denied (--allow-write)`);
+    }
+    throw error;
+  }
+}
+
+interface SendPlan {
+  journal: Journal;
+  checked: Validation;
+  ratePerSecond: number;
+  burst: number;
+  concurrency: number;
+  maxTimeMs: number;
+  maxTries: number;
+  strategy: BackoffStrategy;
+  jitter: Jitter;
+  baseUrl: string;
+  applicationId: string;
+  privateKey: CryptoKey;
+  from: string;
+  text: string | undefined;
+  adaptive: boolean;
+  retryUncertain: boolean;
+  resendUncertain: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<number> {
+  const limiter: Limiter = plan.adaptive
+    ? new AdaptiveLimiter({ maxRatePerSecond: plan.ratePerSecond, maxBurst: plan.burst })
+    : new TokenBucket({ ratePerSecond: plan.ratePerSecond, burst: plan.burst });
+  const client = createVonageClient({
+    applicationId: plan.applicationId,
+    privateKey: plan.privateKey,
+    baseUrl: plan.baseUrl,
+  });
+
+  let live: Readonly<SendCounts> = {
+    total: 0,
+    accepted: 0,
+    failed: 0,
+    uncertain: 0,
+    skipped: 0,
+    attempts: 0,
+    throttled: 0,
+  };
+  const progress = new Progress(() => ({ ...live, total: plan.checked.recipients }), {
+    writer: stderrWriter(),
+    quiet: plan.quiet,
+  });
+
+  // First Ctrl-C: admit no new sends, let in-flight ones finish. Second: leave now.
+  const stop = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.log(
+        "stopping: letting requests in flight finish (up to 10 s); Ctrl-C again to quit at once",
+      );
+      stop.abort(new Error("interrupted"));
+    } else {
+      // Every `sending` record is already on disk; unfinished ones replay as uncertain.
+      Deno.exit(130);
+    }
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const name of signals) Deno.addSignalListener(name, onInterrupt);
+
+  progress.start();
+  let result: SendJobResult;
+  try {
+    result = await runSendJob(sendable(path, plan.text), {
+      sendSms: (message, options) => client.sendSms(message, options),
+      limiter,
+      from: plan.from,
+      text: plan.text ?? "",
+      journal: plan.journal,
+      previous: plan.journal.previous,
+      concurrency: plan.concurrency,
+      maxTimeMs: plan.maxTimeMs,
+      maxTries: plan.maxTries,
+      ratePerSecond: plan.ratePerSecond,
+      backoff: { strategy: plan.strategy, jitter: plan.jitter },
+      easeOnThrottle: plan.adaptive ? 0 : 0.02,
+      retryUncertain: plan.retryUncertain,
+      resendUncertain: plan.resendUncertain,
+      signal: stop.signal,
+      onProgress: (counts) => (live = counts),
+    });
+  } finally {
+    progress.stop();
+    for (const name of signals) Deno.removeSignalListener(name, onInterrupt);
+  }
+  await plan.journal.flush();
+
+  const summary: SendSummary & { stoppedBy?: string; journal?: string } = {
+    ...result,
+    total: plan.checked.recipients,
+    invalid: plan.checked.invalid,
+    duplicates: plan.checked.duplicates,
+    ratePerSecond: plan.ratePerSecond,
+  };
+  if (plan.journal.path !== undefined) summary.journal = plan.journal.path;
+  if (plan.json) {
+    io.stdout(JSON.stringify(summary));
+  } else {
+    io.stdout(
+      formatSummary(summary, { color: Deno.stdout.isTerminal() && !io.env.get("NO_COLOR") }),
+    );
+  }
+  if (result.stoppedBy === "auth") {
+    io.stderr(
+      `the API refused the credentials (${result.stopReason}); check VONAGE_APPLICATION_ID ` +
+        "and that the private key belongs to that application. Unsent recipients stay pending.",
+    );
+  } else if (result.stoppedBy === "payment") {
+    io.stderr(
+      `the account is out of credit (${result.stopReason}); top it up and rerun: ` +
+        "the journal skips everyone already sent.",
+    );
+  }
+  return exitCodeFor(result);
+}

@@ -1,0 +1,314 @@
+/**
+ * `fetch`, politely: wait for the limiter, send, and when the server says "not
+ * now" (429, 503) wait as long as it asks, then send again.
+ *
+ * One call of {@linkcode politeFetch} is a {@linkcode retry} loop around
+ * limiter → fetch → classify:
+ *
+ * - Before every attempt it takes a token from `limiter` (any
+ *   {@linkcode Limiter}: a `TokenBucket`, an adaptive or a shared one).
+ * - A 429 is "throttled": the limiter is told (`observe("throttled")`) and
+ *   paused (`pause(ms)`) for the server's hint, or for the computed backoff
+ *   when there is none, so every caller sharing it backs off together.
+ * - A 503 is "not accepted, retry". Everything else is returned as is: a 404
+ *   or a 500 is the caller's to judge.
+ * - The server's hint (Retry-After, or an exhausted RateLimit reset) replaces
+ *   the computed backoff and is never jittered.
+ *
+ * **What is retried.** A 429 or 503 means the request was not accepted, so it
+ * is retried whatever the method. A network error is retried only when the
+ * request provably never left (connection refused, DNS failure: see
+ * {@linkcode failedBeforeSending}) or the method is idempotent (GET, HEAD,
+ * OPTIONS, TRACE, PUT, DELETE). A POST that failed after it went out is not
+ * retried: it may have been acted on (ky, got and undici decide the same way).
+ *
+ * **Replayable bodies only.** Strings, `ArrayBuffer`s, typed arrays,
+ * `URLSearchParams`, `FormData` and `Blob`s are sent again as they are; a
+ * `Request` is cloned for each attempt. A `ReadableStream` body can be read
+ * once, so such a request gets exactly one attempt (and its answer, whatever
+ * it is).
+ *
+ * **When retries run out** on 429 or 503, the last response is returned (with
+ * its body unread), not thrown: check `response.status` as with plain
+ * `fetch`. A network error that exhausts the retries rejects with a
+ * {@linkcode RetryError} whose `cause` is the last error; one that is not
+ * retried rejects with the error itself. The bodies of responses retried past
+ * are cancelled.
+ *
+ * @module
+ */
+
+import type { BackoffOptions, BackoffStrategy, Jitter } from "./backoff.ts";
+import { type Clock, realClock } from "./clock.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "./limiter.ts";
+import { serverDelayMs } from "./rate_limit_headers.ts";
+import {
+  retry,
+  type RetryDecisionContext,
+  RetryError,
+  type RetryGiveUpReason,
+  type RetryHookContext,
+  type RetryOptions,
+} from "./retry.ts";
+
+// The types this module's options refer to, re-exported so that its
+// documentation is complete on its own (mod.ts exports them too).
+export type {
+  BackoffOptions,
+  BackoffStrategy,
+  Clock,
+  Jitter,
+  Limiter,
+  LimiterOutcome,
+  RetryDecisionContext,
+  RetryGiveUpReason,
+  RetryHookContext,
+  RetryOptions,
+  TakeOptions,
+};
+
+/**
+ * What to do with a response: `"done"` returns it, `"retry"` tries again
+ * (not accepted, e.g. 503), `"throttled"` tries again and also pauses the
+ * limiter (not accepted because of the rate, e.g. 429).
+ */
+export type ResponseVerdict = "done" | "retry" | "throttled";
+
+/** The retry settings {@linkcode politeFetch} takes: the loop's options minus what it owns. */
+export type PoliteRetryOptions = Omit<
+  RetryOptions<Response>,
+  "retryOnResult" | "delayHint" | "signal" | "clock"
+>;
+
+/** What {@linkcode politeFetch} takes besides `fetch`'s own `RequestInit`. */
+export interface PoliteFetchOptions {
+  /**
+   * Taken from (one token) before every attempt, paused on a 429.
+   *
+   * @default {undefined}
+   */
+  limiter?: Limiter;
+  /**
+   * The retry loop's settings. `retryOn` replaces the default decision for
+   * network errors; `onRetry` is called after politeFetch's own bookkeeping.
+   *
+   * @default {{ maxAttempts: 5, maxElapsedMs: 60000 }}
+   */
+  retry?: PoliteRetryOptions;
+  /**
+   * Sorts each response into done, retry or throttled.
+   *
+   * @default {defaultClassify: 429 → "throttled", 503 → "retry", else "done"}
+   */
+  classify?: (response: Response) => ResponseVerdict;
+  /**
+   * Where time comes from; its `now()` is also the epoch reading that
+   * HTTP-date and epoch-second hints are measured against.
+   *
+   * @default {realClock}
+   */
+  clock?: Clock;
+  /**
+   * The `fetch` to call.
+   *
+   * @default {globalThis.fetch}
+   */
+  fetch?: typeof fetch;
+}
+
+/** `fetch`'s `RequestInit` plus {@linkcode PoliteFetchOptions}. */
+export type PoliteFetchInit = RequestInit & PoliteFetchOptions;
+
+/**
+ * The default {@linkcode PoliteFetchOptions.classify}: 429 is throttled, 503
+ * is retried, anything else is returned.
+ *
+ * @param response The response to classify.
+ * @returns The verdict.
+ *
+ * @example Extending the default
+ * ```ts
+ * import { defaultClassify, type ResponseVerdict } from "./polite_fetch.ts";
+ *
+ * const classify = (response: Response): ResponseVerdict =>
+ *   response.status === 502 ? "retry" : defaultClassify(response);
+ * console.log(classify(new Response(null, { status: 429 }))); // throttled
+ * ```
+ */
+export function defaultClassify(response: Response): ResponseVerdict {
+  if (response.status === 429) return "throttled";
+  if (response.status === 503) return "retry";
+  return "done";
+}
+
+// Errors that happen while connecting, before any byte of the request is
+// written. Node and undici put a code on the error or its cause.
+const NEVER_SENT_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_NONAME",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/**
+ * Whether a `fetch` failure happened before the request left this machine,
+ * so that sending it again cannot make it happen twice.
+ *
+ * Deno's `fetch` rejects with `TypeError("fetch failed")` in every network
+ * case; the `cause` tells them apart. A failure while connecting (refused,
+ * DNS, TLS handshake) reads `… client error (Connect): tcp connect error:
+ * Connection refused` or `… (Connect): dns error: …`, while a connection
+ * dropped after the request was written reads `… client error (SendRequest):
+ * connection closed before message completed`. Only the first is "never
+ * sent". Errors from Node/undici are recognised by their `code`
+ * (`ECONNREFUSED`, `ENOTFOUND`, …). Anything unrecognised counts as "may have
+ * been sent", which is the safe answer.
+ *
+ * @param error What `fetch` rejected with.
+ * @returns `true` only when the request certainly never left.
+ *
+ * @example Retrying only what never left
+ * ```ts
+ * import { failedBeforeSending } from "./polite_fetch.ts";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const { port } = listener.addr as Deno.NetAddr;
+ * listener.close();
+ * try {
+ *   await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "hi" });
+ * } catch (error) {
+ *   console.log(failedBeforeSending(error)); // true: the connection was refused
+ * }
+ * ```
+ */
+export function failedBeforeSending(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current !== null && current !== undefined; depth++) {
+    if (current instanceof Deno.errors.ConnectionRefused) return true;
+    if (typeof current === "object") {
+      const code = (current as { code?: unknown }).code;
+      if (typeof code === "string" && NEVER_SENT_CODES.has(code)) return true;
+    }
+    if (current instanceof Error && /client error \(Connect\)/.test(current.message)) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}
+
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "TRACE",
+  "PUT",
+  "DELETE",
+]);
+
+function isAbort(error: unknown): boolean {
+  return error instanceof DOMException &&
+    (error.name === "AbortError" || error.name === "TimeoutError");
+}
+
+/**
+ * `fetch` with pacing and polite retries (see the module doc for the rules).
+ *
+ * @param input What to fetch, as for `fetch`.
+ * @param init `fetch`'s options plus {@linkcode PoliteFetchOptions}.
+ * @returns The first response classified `"done"`, or the last one when retries run out.
+ * @throws {RetryError} When network errors exhaust the retries (`cause` is the last one).
+ * @throws The network error itself when it is not retried, or `signal.reason` on abort.
+ *
+ * @example Calling a rate-limited API at 5 requests/s at most
+ * ```ts ignore
+ * import { politeFetch } from "./polite_fetch.ts";
+ * import { TokenBucket } from "./token_bucket.ts";
+ *
+ * const limiter = new TokenBucket({ ratePerSecond: 5, burst: 1 });
+ * const response = await politeFetch("https://api.example.com/items", {
+ *   limiter,
+ *   retry: { maxAttempts: 8, maxElapsedMs: 120_000 },
+ * });
+ * console.log(response.status, await response.json());
+ * ```
+ */
+export async function politeFetch(
+  input: string | URL | Request,
+  init: PoliteFetchInit = {},
+): Promise<Response> {
+  const {
+    limiter,
+    retry: retryOptions = {},
+    classify = defaultClassify,
+    clock = realClock,
+    fetch: fetchFn = globalThis.fetch,
+    ...requestInit
+  } = init;
+  const { onRetry: userOnRetry, retryOn: userRetryOn, ...loopOptions } = retryOptions;
+  const method = (requestInit.method ?? (input instanceof Request ? input.method : "GET"))
+    .toUpperCase();
+  const replayable = !(requestInit.body instanceof ReadableStream);
+  const verdicts = new WeakMap<
+    Response,
+    { verdict: ResponseVerdict; hintMs: number | undefined }
+  >();
+
+  const attempt = async ({ signal }: { signal: AbortSignal }): Promise<Response> => {
+    await limiter?.take(1, { signal });
+    // A Request's body can be read once: send a clone and keep the original for the next try.
+    const request = input instanceof Request && replayable ? input.clone() : input;
+    const response = await fetchFn(request, { ...requestInit, signal });
+    const verdict = classify(response);
+    let hintMs: number | undefined;
+    if (verdict !== "done") hintMs = serverDelayMs(response, clock.now());
+    if (verdict === "throttled") {
+      limiter?.observe?.("throttled");
+      if (hintMs !== undefined) limiter?.pause?.(hintMs);
+    } else {
+      limiter?.observe?.("accepted");
+    }
+    verdicts.set(response, { verdict, hintMs });
+    return response;
+  };
+
+  const signal = requestInit.signal ?? undefined;
+  try {
+    return await retry<Response>(attempt, {
+      maxAttempts: 5,
+      maxElapsedMs: 60_000,
+      ...loopOptions,
+      ...(replayable ? {} : { maxAttempts: 1 }),
+      clock,
+      ...(signal ? { signal } : {}),
+      retryOnResult: (response) => verdicts.get(response)?.verdict !== "done",
+      delayHint: (errorOrResult) =>
+        errorOrResult instanceof Response ? verdicts.get(errorOrResult)?.hintMs : undefined,
+      retryOn: async (error, context) => {
+        if (!replayable) return false;
+        if (userRetryOn) return await userRetryOn(error, context);
+        if (!(error instanceof TypeError) || isAbort(error)) return false;
+        return failedBeforeSending(error) || IDEMPOTENT_METHODS.has(method);
+      },
+      onRetry: async (context) => {
+        const response = context.result;
+        if (response instanceof Response) {
+          const seen = verdicts.get(response);
+          // No hint: the computed backoff is the best guess at how long the server wants.
+          if (seen?.verdict === "throttled" && seen.hintMs === undefined) {
+            limiter?.pause?.(context.delayMs);
+          }
+          // An unread body holds a connection (and trips Deno's leak checks).
+          await response.body?.cancel().catch(() => {});
+        }
+        await userOnRetry?.(context);
+      },
+    });
+  } catch (error) {
+    if (error instanceof RetryError && error.lastResult instanceof Response) {
+      return error.lastResult;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,748 @@
+/**
+ * Reading the recipients of a bulk send, streamed line by line so a file of
+ * ten million numbers costs no more memory than the numbers already seen.
+ *
+ * The format is decided by the first non-blank line:
+ *
+ * - `{` starts **JSON Lines**: one object per line, `{"to": "14155550100", "text"?: "…"}`;
+ *   `to` may be a string or a number.
+ * - A line with a comma, a quote or no digit at all is a **CSV header**. It must name the
+ *   phone column (`to`, `phone`, `number`, `msisdn` or `mobile`, any case); an optional
+ *   `text` column gives a per-recipient message. Fields follow RFC 4180: quoted fields may
+ *   hold commas, newlines and `""` escapes; unquoted fields are trimmed.
+ * - Anything else is a **plain list**: one number per line; lines starting with `#` are
+ *   comments (only in this format, where they cannot be data).
+ *
+ * Numbers are normalised to E.164 digits without `+` (spaces, `+ - . ( )` removed) and
+ * must have 7–15 digits and no leading 0. Every entry carries its 1-based line number so
+ * a problem can be reported as `recipients.csv:14: why` ({@linkcode formatProblem}).
+ * A number listed twice is yielded once; later copies come back as duplicates.
+ *
+ * @module
+ */
+
+/** A recipient ready to send to. */
+export interface Recipient {
+  /** The 1-based line the recipient starts on. */
+  line: number;
+  /** E.164 digits without `+`, e.g. `14155550100`. */
+  to: string;
+  /** A per-recipient message from the `text` column or field; absent means "use --text". */
+  text?: string;
+}
+
+/** A line that could not be read as a recipient. */
+export interface RecipientProblem {
+  /** The 1-based line the problem is on. */
+  line: number;
+  /** Why, in words a user understands (no file name or line number). */
+  reason: string;
+  /**
+   * `true` when nothing after this line can be read either (a CSV header without a phone
+   * column, a binary or UTF-16 file): the reader stops, and skipping invalid lines must
+   * not turn this into an empty, "successful" run.
+   */
+  fatal: boolean;
+}
+
+/** A number listed again: it is sent once, from its first line. */
+export interface RecipientDuplicate {
+  /** The 1-based line of the repeat. */
+  line: number;
+  /** The normalised number. */
+  to: string;
+  /** The line where the number was first listed. */
+  firstLine: number;
+}
+
+/** One item from {@linkcode readRecipients}, in input order. */
+export type RecipientEntry =
+  | { kind: "recipient"; recipient: Recipient }
+  | { kind: "problem"; problem: RecipientProblem }
+  | { kind: "duplicate"; duplicate: RecipientDuplicate };
+
+/** Options for {@linkcode readRecipients}. */
+export interface ReadRecipientsOptions {
+  /**
+   * Yield each number once and report later copies as duplicates. The numbers seen are kept
+   * in a compact table (24–48 bytes each: about 25 MB for a million numbers, where a
+   * `Set<number>` takes 45 MB).
+   *
+   * @default {true}
+   */
+  dedupe?: boolean;
+  /**
+   * The longest line (or quoted multi-line CSV record) accepted, in bytes. Longer ones
+   * are reported and skipped without being held in memory.
+   *
+   * @default {10240}
+   */
+  maxLineBytes?: number;
+}
+
+/** The result of {@linkcode parsePhoneNumber}. */
+export type PhoneNumberResult = { ok: true; to: string } | { ok: false; reason: string };
+
+/** Vonage accepts 1–1000 characters of SMS text. */
+const MAX_TEXT_CHARS = 1000;
+const PHONE_COLUMN_NAMES = ["to", "phone", "number", "msisdn", "mobile"];
+// Common spellings of the same columns, compared after removing spaces, `_` and `-`.
+const PHONE_COLUMN_ALIASES = new Set([...PHONE_COLUMN_NAMES, "phonenumber", "mobilenumber"]);
+const ACCEPTED_NAMES_TEXT = `${PHONE_COLUMN_NAMES.join(", ")} (any case)`;
+
+/**
+ * Normalise and check one phone number: strip `+`, whitespace, `-`, `.`, `(` and `)`,
+ * then require 7–15 digits without a leading 0 (E.164, as Vonage wants it).
+ *
+ * @example Normalising a number typed by a person
+ * ```ts
+ * import { parsePhoneNumber } from "./recipients.ts";
+ *
+ * console.log(parsePhoneNumber("+1 (415) 555-0100")); // { ok: true, to: "14155550100" }
+ * console.log(parsePhoneNumber("12ab").ok); // false
+ * ```
+ */
+export function parsePhoneNumber(raw: string): PhoneNumberResult {
+  const digits = raw.replace(/[\s+\-.()]/g, "");
+  // The common case first, without building any message.
+  if (digits.length >= 7 && digits.length <= 15 && /^[1-9][0-9]*$/.test(digits)) {
+    return { ok: true, to: digits };
+  }
+  const shown = quote(raw.trim());
+  if (!/^[0-9]*$/.test(digits)) {
+    return {
+      ok: false,
+      reason: `${shown} is not a phone number: only digits, spaces, + - . ( ) are allowed`,
+    };
+  }
+  if (digits.length === 0) {
+    return { ok: false, reason: `${shown} is not a phone number: no digits` };
+  }
+  if (digits.startsWith("00")) {
+    return {
+      ok: false,
+      reason: `${shown} starts with 00: leave out the international prefix and write ` +
+        `the country code first (${digits.slice(2)})`,
+    };
+  }
+  if (digits.startsWith("0")) {
+    return {
+      ok: false,
+      reason: `${shown} starts with 0: write it in international format, with the country ` +
+        `code instead of the leading 0 (e.g. 44 20 … for a UK number)`,
+    };
+  }
+  if (digits.length < 7) {
+    return {
+      ok: false,
+      reason: `${shown} is too short for a phone number: ${digits.length} digits, at least 7 ` +
+        `(international format with the country code, e.g. 14155550100)`,
+    };
+  }
+  if (digits.length > 15) {
+    return {
+      ok: false,
+      reason: `${shown} is too long for a phone number: ${digits.length} digits, at most 15`,
+    };
+  }
+  return { ok: true, to: digits };
+}
+
+/**
+ * Format a problem or a duplicate the way the CLI prints it: `FILE:LINE: why`.
+ *
+ * @example Printing a problem
+ * ```ts
+ * import { formatProblem } from "./recipients.ts";
+ *
+ * const text = formatProblem("recipients.csv", { line: 14, reason: "no digits", fatal: false });
+ * console.log(text); // recipients.csv:14: no digits
+ * ```
+ */
+export function formatProblem(file: string, item: RecipientProblem | RecipientDuplicate): string {
+  if ("reason" in item) return `${file}:${item.line}: ${item.reason}`;
+  return `${file}:${item.line}: ${item.to} is listed again (first on line ${item.firstLine}); ` +
+    `it gets one message`;
+}
+
+/**
+ * Read recipients from a byte stream (a file's `readable` or `Deno.stdin.readable`), one
+ * line at a time: only what the caller asks for is pulled from the stream. The reader
+ * owns the stream: it is read to the end, or cancelled (which closes a file) when the
+ * caller stops early or a fatal problem ends the input.
+ *
+ * Blank lines are skipped; CRLF line ends, a UTF-8 byte order mark and a last line
+ * without a newline are fine; invalid UTF-8 and over-long lines become problems.
+ *
+ * @example Reading a CSV file and printing its problems
+ * ```ts
+ * import { formatProblem, readRecipients } from "./recipients.ts";
+ *
+ * const csv = "name,phone\nAda,+44 20 7946 0000\nBob,12ab\n";
+ * const stream = new Blob([csv]).stream();
+ * for await (const entry of readRecipients(stream)) {
+ *   if (entry.kind === "recipient") console.log(entry.recipient.to); // 442079460000
+ *   if (entry.kind === "problem") console.log(formatProblem("people.csv", entry.problem));
+ * }
+ * ```
+ */
+export async function* readRecipients(
+  stream: ReadableStream<Uint8Array>,
+  options: ReadRecipientsOptions = {},
+): AsyncGenerator<RecipientEntry, void, undefined> {
+  const { dedupe = true, maxLineBytes = 10_240 } = options;
+  if (!(Number.isInteger(maxLineBytes) && maxLineBytes > 0)) {
+    throw new RangeError(
+      `Cannot read recipients: 'maxLineBytes' must be a positive integer, current value is ${maxLineBytes}`,
+    );
+  }
+  const splitter = new LineSplitter(maxLineBytes);
+  const parser = new RecipientParser(maxLineBytes, dedupe ? new PhoneNumberTable() : undefined);
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (const raw of splitter.push(value)) {
+        const entry = parser.line(raw);
+        if (entry !== undefined) yield entry;
+        if (parser.stopped) return;
+      }
+    }
+    const last = splitter.end();
+    if (last !== undefined) {
+      const entry = parser.line(last);
+      if (entry !== undefined) yield entry;
+      if (parser.stopped) return;
+    }
+    const tail = parser.end();
+    if (tail !== undefined) yield tail;
+  } finally {
+    // Cancelling a fully read stream is a no-op; cancelling a half-read file closes it.
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+/** One line, decoded and without its line end, or why it could not be. */
+type Line =
+  | { line: number; text: string }
+  | { line: number; text: undefined; issue: "too-long"; byteLength: number }
+  | { line: number; text: undefined; issue: "not-utf8" | "utf16" };
+
+/**
+ * Cuts a byte stream into decoded lines without holding more than one partial line: an
+ * over-long line is counted, not kept. The complete lines of a chunk are decoded in one
+ * call (decoding line by line costs a third of the time on a large file); only a region
+ * with invalid UTF-8 is decoded again line by line to say which line is bad.
+ */
+class LineSplitter {
+  #maxBytes: number;
+  #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  #overlong = false;
+  #lineNumber = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  *push(chunk: Uint8Array): Generator<Line> {
+    const first = chunk.indexOf(10);
+    if (first < 0) {
+      this.#keep(chunk);
+      return;
+    }
+    yield this.#finish(chunk.subarray(0, first));
+    const last = chunk.lastIndexOf(10);
+    if (last > first) yield* this.#region(chunk.subarray(first + 1, last));
+    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1));
+  }
+
+  /** The last line when the input does not end with a newline. */
+  end(): Line | undefined {
+    if (this.#partBytes === 0 && !this.#overlong) return undefined;
+    return this.#finish(new Uint8Array(0));
+  }
+
+  /** Whole lines: `bytes` holds no line start from an earlier chunk and ends before a "\n". */
+  *#region(bytes: Uint8Array): Generator<Line> {
+    let text: string;
+    try {
+      text = this.#decoder.decode(bytes);
+    } catch {
+      let start = 0;
+      for (;;) {
+        const newline = bytes.indexOf(10, start);
+        yield this.#decode(bytes.subarray(start, newline < 0 ? bytes.length : newline));
+        if (newline < 0) return;
+        start = newline + 1;
+      }
+    }
+    for (let piece of text.split("\n")) {
+      const line = ++this.#lineNumber;
+      if (piece.endsWith("\r")) piece = piece.slice(0, -1);
+      // UTF-8 takes 1–3 bytes per UTF-16 unit: count bytes only when it could matter.
+      if (piece.length * 3 > this.#maxBytes) {
+        const byteLength = utf8Length(piece);
+        if (byteLength > this.#maxBytes) {
+          yield { line, text: undefined, issue: "too-long", byteLength };
+          continue;
+        }
+      }
+      yield { line, text: piece };
+    }
+  }
+
+  #keep(part: Uint8Array): void {
+    this.#partBytes += part.length;
+    if (this.#overlong) return;
+    if (this.#partBytes > this.#maxBytes) {
+      this.#overlong = true;
+      this.#parts = [];
+      return;
+    }
+    // Copy: the remainder must not keep a large chunk alive.
+    this.#parts.push(part.slice());
+  }
+
+  #finish(tail: Uint8Array): Line {
+    const overlong = this.#overlong;
+    const byteLength = this.#partBytes + tail.length;
+    let bytes = tail;
+    if (!overlong && this.#parts.length > 0) {
+      bytes = new Uint8Array(byteLength);
+      let offset = 0;
+      for (const part of this.#parts) {
+        bytes.set(part, offset);
+        offset += part.length;
+      }
+      bytes.set(tail, offset);
+    }
+    this.#parts = [];
+    this.#partBytes = 0;
+    this.#overlong = false;
+    if (overlong || byteLength > this.#maxBytes + 1) {
+      return { line: ++this.#lineNumber, text: undefined, issue: "too-long", byteLength };
+    }
+    return this.#decode(bytes);
+  }
+
+  /** Decode one line's bytes (without its "\n"). */
+  #decode(bytes: Uint8Array): Line {
+    const line = ++this.#lineNumber;
+    if (bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, bytes.length - 1);
+    if (bytes.length > this.#maxBytes) {
+      return { line, text: undefined, issue: "too-long", byteLength: bytes.length };
+    }
+    try {
+      return { line, text: this.#decoder.decode(bytes) };
+    } catch {
+      const utf16 = line === 1 &&
+        ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+      return { line, text: undefined, issue: utf16 ? "utf16" : "not-utf8" };
+    }
+  }
+}
+
+/** The UTF-8 length of a string, in bytes. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff) {
+      // A surrogate pair is one 4-byte character.
+      bytes += 4;
+      index++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+type Format = "unknown" | "csv" | "jsonl" | "list";
+
+/** Turns lines into entries; holds the detected format and a CSV record spanning lines. */
+class RecipientParser {
+  stopped = false;
+  #format: Format = "unknown";
+  #maxBytes: number;
+  #seen: PhoneNumberTable | undefined;
+  #columnCount = 0;
+  #phoneIndex = 0;
+  #phoneName = "";
+  #textIndex = -1;
+  // A quoted CSV field with a newline inside: the record so far and its first line.
+  #pending: { line: number; text: string } | undefined;
+
+  constructor(maxBytes: number, seen: PhoneNumberTable | undefined) {
+    this.#maxBytes = maxBytes;
+    this.#seen = seen;
+  }
+
+  line(raw: Line): RecipientEntry | undefined {
+    if (raw.text === undefined) {
+      const startLine = this.#pending?.line ?? raw.line;
+      this.#pending = undefined;
+      const unknown = this.#format === "unknown";
+      switch (raw.issue) {
+        case "too-long":
+          return this.#problem(
+            startLine,
+            `line is ${raw.byteLength} bytes long, more than the ${this.#maxBytes} allowed` +
+              (unknown ? ": this does not look like a recipients file" : ""),
+            unknown,
+          );
+        case "utf16":
+          return this.#problem(
+            1,
+            'the file is UTF-16 encoded: save it as UTF-8 (in Excel: "CSV UTF-8")',
+            true,
+          );
+        case "not-utf8":
+          return this.#problem(
+            startLine,
+            "is not valid UTF-8 text: save the file as UTF-8 (it may be Latin-1 or Windows-1252)",
+            unknown,
+          );
+      }
+    }
+    // A byte order mark is decoded, not dropped, so that only the one at the start goes.
+    const text = raw.line === 1 && raw.text.startsWith("\uFEFF") ? raw.text.slice(1) : raw.text;
+    if (this.#pending !== undefined) return this.#continueCsv(raw.line, text);
+    const trimmed = text.trim();
+    if (trimmed === "") return undefined;
+    switch (this.#format) {
+      case "unknown":
+        return this.#detect(raw.line, text, trimmed);
+      case "list":
+        return trimmed.startsWith("#") ? undefined : this.#number(raw.line, trimmed, undefined);
+      case "jsonl":
+        return this.#jsonLine(raw.line, trimmed);
+      case "csv":
+        return this.#csvRecord(raw.line, text);
+    }
+  }
+
+  /** Whatever is still open at the end of the input. */
+  end(): RecipientEntry | undefined {
+    const pending = this.#pending;
+    if (pending === undefined) return undefined;
+    this.#pending = undefined;
+    return this.#problem(
+      pending.line,
+      'a quoted field is never closed: the file ends inside it (a " is missing)',
+      false,
+    );
+  }
+
+  #detect(line: number, text: string, trimmed: string): RecipientEntry | undefined {
+    if (trimmed.startsWith("{")) {
+      this.#format = "jsonl";
+      return this.#jsonLine(line, trimmed);
+    }
+    if (trimmed.startsWith("#")) {
+      this.#format = "list";
+      return undefined;
+    }
+    if (/[,"]/.test(trimmed) || !/[0-9]/.test(trimmed)) {
+      this.#format = "csv";
+      return this.#header(line, text);
+    }
+    this.#format = "list";
+    return this.#number(line, trimmed, undefined);
+  }
+
+  #header(line: number, text: string): RecipientEntry | undefined {
+    const parsed = parseCsvRecord(text);
+    if (parsed.kind !== "fields") {
+      return this.#problem(
+        line,
+        `cannot read the CSV header: ${
+          parsed.kind === "open" ? "a quoted name is never closed" : parsed.reason
+        }`,
+        true,
+      );
+    }
+    const names = parsed.fields.map((field) => field.trim());
+    const keys = names.map((name) => name.toLowerCase().replace(/[\s_-]/g, ""));
+    const phoneIndexes = keys.flatMap((key, index) => PHONE_COLUMN_ALIASES.has(key) ? [index] : []);
+    const toIndexes = keys.flatMap((key, index) => key === "to" ? [index] : []);
+    const found = names.map(quote).join(", ");
+    if (phoneIndexes.length === 0) {
+      const looksLikeData = names.some((name) => parsePhoneNumber(name).ok);
+      return this.#problem(
+        line,
+        `the CSV header names no phone column (found ${found}); name the column to send to ` +
+          `one of: ${ACCEPTED_NAMES_TEXT}` +
+          (looksLikeData
+            ? `. The first line looks like data: add a header line such as "to,name"`
+            : "") +
+          (text.includes(";") ? ". Separate columns with commas, not semicolons" : ""),
+        true,
+      );
+    }
+    let phoneIndex: number;
+    if (toIndexes.length === 1) {
+      phoneIndex = toIndexes[0]!;
+    } else if (phoneIndexes.length === 1) {
+      phoneIndex = phoneIndexes[0]!;
+    } else {
+      const which = phoneIndexes.map((index) => quote(names[index]!)).join(", ");
+      return this.#problem(
+        line,
+        `the CSV header has more than one phone column (${which}); keep one, or name the ` +
+          `column to send to "to"`,
+        true,
+      );
+    }
+    const textIndexes = keys.flatMap((key, index) => key === "text" ? [index] : []);
+    if (textIndexes.length > 1) {
+      return this.#problem(line, `the CSV header has more than one "text" column`, true);
+    }
+    this.#columnCount = names.length;
+    this.#phoneIndex = phoneIndex;
+    this.#phoneName = names[phoneIndex]!;
+    this.#textIndex = textIndexes[0] ?? -1;
+    return undefined;
+  }
+
+  #continueCsv(line: number, text: string): RecipientEntry | undefined {
+    const pending = this.#pending!;
+    pending.text += "\n" + text;
+    if (pending.text.length > this.#maxBytes) {
+      this.#pending = undefined;
+      return this.#problem(
+        pending.line,
+        `a quoted field runs on past line ${line} and over ${this.#maxBytes} bytes: ` +
+          `is a closing " missing?`,
+        false,
+      );
+    }
+    this.#pending = undefined;
+    return this.#csvRecord(pending.line, pending.text);
+  }
+
+  #csvRecord(line: number, text: string): RecipientEntry | undefined {
+    const parsed = parseCsvRecord(text);
+    if (parsed.kind === "open") {
+      this.#pending = { line, text };
+      return undefined;
+    }
+    if (parsed.kind === "error") return this.#problem(line, parsed.reason, false);
+    const fields = parsed.fields;
+    if (fields.length !== this.#columnCount) {
+      return this.#problem(
+        line,
+        `has ${plural(fields.length, "field")} but the header has ` +
+          `${plural(this.#columnCount, "column")}` +
+          (fields.length > this.#columnCount ? " (a comma inside a field must be quoted)" : ""),
+        false,
+      );
+    }
+    const phone = fields[this.#phoneIndex]!;
+    if (phone.trim() === "") {
+      return this.#problem(
+        line,
+        `no phone number: the ${quote(this.#phoneName)} field is empty`,
+        false,
+      );
+    }
+    const text_ = this.#textIndex >= 0 ? fields[this.#textIndex] : undefined;
+    return this.#number(line, phone, text_ === "" ? undefined : text_);
+  }
+
+  #jsonLine(line: number, trimmed: string): RecipientEntry | undefined {
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      return this.#problem(line, `is not valid JSON: ${detail}`, false);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return this.#problem(line, `must be a JSON object like {"to": "14155550100"}`, false);
+    }
+    const record = value as Record<string, unknown>;
+    const to = record.to;
+    let raw: string;
+    if (typeof to === "string") {
+      raw = to;
+    } else if (typeof to === "number" && Number.isSafeInteger(to)) {
+      raw = String(to);
+    } else if (to === undefined || to === null) {
+      return this.#problem(line, `has no "to" field`, false);
+    } else {
+      return this.#problem(
+        line,
+        `"to" must be a string or a whole number, current value is ${JSON.stringify(to)}`,
+        false,
+      );
+    }
+    const text = record.text;
+    if (text !== undefined && text !== null && typeof text !== "string") {
+      return this.#problem(
+        line,
+        `"text" must be a string, current value is ${JSON.stringify(text)}`,
+        false,
+      );
+    }
+    return this.#number(line, raw, typeof text === "string" && text !== "" ? text : undefined);
+  }
+
+  #number(line: number, raw: string, text: string | undefined): RecipientEntry {
+    const parsed = parsePhoneNumber(raw);
+    if (!parsed.ok) return this.#problem(line, parsed.reason, false);
+    if (text !== undefined) {
+      // Count code points, as a person counts characters.
+      let chars = 0;
+      for (const _ of text) chars++;
+      if (chars > MAX_TEXT_CHARS) {
+        return this.#problem(
+          line,
+          `the text is ${chars} characters long; Vonage accepts at most ${MAX_TEXT_CHARS}`,
+          false,
+        );
+      }
+    }
+    if (this.#seen !== undefined) {
+      const firstLine = this.#seen.addOrGet(Number(parsed.to), line);
+      if (firstLine !== 0) {
+        return { kind: "duplicate", duplicate: { line, to: parsed.to, firstLine } };
+      }
+    }
+    const recipient: Recipient = text === undefined
+      ? { line, to: parsed.to }
+      : { line, to: parsed.to, text };
+    return { kind: "recipient", recipient };
+  }
+
+  #problem(line: number, reason: string, fatal: boolean): RecipientEntry {
+    if (fatal) this.stopped = true;
+    return { kind: "problem", problem: { line, reason, fatal } };
+  }
+}
+
+type CsvParse =
+  | { kind: "fields"; fields: string[] }
+  | { kind: "open" }
+  | { kind: "error"; reason: string };
+
+/**
+ * Split one CSV record (RFC 4180). "open" means a quoted field continues on the next
+ * line. Spaces around a quoted field are allowed; unquoted fields are trimmed.
+ */
+function parseCsvRecord(text: string): CsvParse {
+  const fields: string[] = [];
+  const length = text.length;
+  let index = 0;
+  for (;;) {
+    let start = index;
+    while (start < length && (text[start] === " " || text[start] === "\t")) start++;
+    if (text[start] === '"') {
+      let value = "";
+      let cursor = start + 1;
+      for (;;) {
+        const quoteAt = text.indexOf('"', cursor);
+        if (quoteAt < 0) return { kind: "open" };
+        value += text.slice(cursor, quoteAt);
+        if (text[quoteAt + 1] === '"') {
+          value += '"';
+          cursor = quoteAt + 2;
+        } else {
+          cursor = quoteAt + 1;
+          break;
+        }
+      }
+      while (cursor < length && (text[cursor] === " " || text[cursor] === "\t")) cursor++;
+      fields.push(value);
+      if (cursor >= length) return { kind: "fields", fields };
+      if (text[cursor] !== ",") {
+        return {
+          kind: "error",
+          reason: `field ${fields.length} has text after its closing quote ` +
+            `(write a " inside a quoted field as "")`,
+        };
+      }
+      index = cursor + 1;
+    } else {
+      const comma = text.indexOf(",", index);
+      if (comma < 0) {
+        fields.push(text.slice(index).trim());
+        return { kind: "fields", fields };
+      }
+      fields.push(text.slice(index, comma).trim());
+      index = comma + 1;
+    }
+  }
+}
+
+/**
+ * The numbers seen so far and the line each was first on, in open addressing over typed
+ * arrays: a valid number has at most 15 digits and no leading 0, so it is an exact,
+ * unique, non-zero double (10^15 < 2^53), and 0 can mark an empty slot.
+ */
+class PhoneNumberTable {
+  #keys = new Float64Array(1024);
+  #lines = new Uint32Array(1024);
+  #size = 0;
+
+  /** Record `key` first seen on `line`; if it was already there, return its line, else 0. */
+  addOrGet(key: number, line: number): number {
+    if ((this.#size + 1) * 2 > this.#keys.length) this.#grow();
+    const keys = this.#keys;
+    const mask = keys.length - 1;
+    let slot = hashNumber(key) & mask;
+    for (;;) {
+      const existing = keys[slot]!;
+      if (existing === 0) {
+        keys[slot] = key;
+        this.#lines[slot] = Math.min(line, 0xffff_ffff);
+        this.#size++;
+        return 0;
+      }
+      if (existing === key) return this.#lines[slot]!;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  #grow(): void {
+    const oldKeys = this.#keys;
+    const oldLines = this.#lines;
+    const keys = new Float64Array(oldKeys.length * 2);
+    const lines = new Uint32Array(oldKeys.length * 2);
+    const mask = keys.length - 1;
+    for (let index = 0; index < oldKeys.length; index++) {
+      const key = oldKeys[index]!;
+      if (key === 0) continue;
+      let slot = hashNumber(key) & mask;
+      while (keys[slot] !== 0) slot = (slot + 1) & mask;
+      keys[slot] = key;
+      lines[slot] = oldLines[index]!;
+    }
+    this.#keys = keys;
+    this.#lines = lines;
+  }
+}
+
+/** Mix both 32-bit halves of an integer below 2^53 into a well-spread 32-bit hash. */
+function hashNumber(key: number): number {
+  const low = key >>> 0;
+  const high = Math.floor(key / 4_294_967_296);
+  let hash = Math.imul(low ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  return (hash ^ (hash >>> 16)) >>> 0;
+}
+
+/** A value shown in a message: quoted, escaped, and cut short if long. */
+function quote(value: string): string {
+  const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+  return JSON.stringify(shown);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

@@ -1,0 +1,449 @@
+/**
+ * Pacing with a token bucket, modelled on Go's `golang.org/x/time/rate`.
+ *
+ * The model: a bucket holds at most `burst` tokens and is refilled at
+ * `ratePerSecond`; it starts full. Every request takes `n` tokens. Nothing runs
+ * in the background: the balance is derived from the clock whenever someone
+ * asks. A request that finds too few tokens still takes them, driving the
+ * balance below zero. That negative balance *is* the queue: the next caller
+ * waits behind all of it, so callers are served first come, first served with
+ * O(1) state, and each waiter computes its own delay up front and sleeps exactly
+ * that long on the {@linkcode Clock}.
+ *
+ * The state is kept GCRA-style as the time at which the bucket would be full
+ * again, relative to the moment the bucket was made, so that long uptimes and
+ * high rates do not lose float precision and 10,000 waits at 50/s end exactly
+ * (10,000 − 1)/50 s after the start.
+ *
+ * @module
+ */
+
+import { type Clock, realClock } from "./clock.ts";
+import type { Limiter, TakeOptions } from "./limiter.ts";
+
+/** Options for {@linkcode TokenBucket}. */
+export interface TokenBucketOptions {
+  /** Tokens added to the bucket per second; a positive finite number. */
+  ratePerSecond: number;
+  /**
+   * The most tokens the bucket holds: how many requests may go at once after a
+   * quiet spell. A finite number of at least 1.
+   *
+   * @default {1}
+   */
+  burst?: number;
+  /**
+   * Where time comes from; pass a {@linkcode FakeClock} to run in virtual time.
+   *
+   * @default {realClock}
+   */
+  clock?: Clock;
+}
+
+/**
+ * Tokens claimed by {@linkcode TokenBucket.reserve}: wait `delayMs`, then act,
+ * or call `cancel()` if you will not act.
+ *
+ * @example Acting on a reservation, or giving it back
+ * ```ts
+ * import { TokenBucket } from "./token_bucket.ts";
+ *
+ * const bucket = new TokenBucket({ ratePerSecond: 10 });
+ * const reservation = bucket.reserve();
+ * if (reservation.delayMs > 1_000) {
+ *   reservation.cancel(); // too long: give the tokens back
+ * } else {
+ *   await new Promise((resolve) => setTimeout(resolve, reservation.delayMs));
+ * }
+ * ```
+ */
+export interface Reservation {
+  /**
+   * How long to wait before acting, in milliseconds, fixed when the
+   * reservation was made (a later {@linkcode TokenBucket.pause} or
+   * {@linkcode TokenBucket.setRate} does not change it).
+   */
+  readonly delayMs: number;
+  /**
+   * The holder will not act: give back the tokens that no later reservation has
+   * claimed since. Does nothing once the reservation's time has passed, or when
+   * called a second time.
+   */
+  cancel(): void;
+}
+
+/** A promise shared by every `take` that needs no wait: no allocation, no timer. */
+const GRANTED: Promise<void> = Promise.resolve();
+
+/**
+ * Times within a nanosecond count as equal: float sums of token intervals may be
+ * off by a few ulps, which must not cost an extra sleep.
+ */
+const EPSILON_MS = 1e-6;
+
+/**
+ * A token bucket: `take()` waits until it may go, in arrival order, so that no
+ * one-second window sees more than `ratePerSecond + burst` grants.
+ *
+ * @example Pacing requests at 5 per second
+ * ```ts
+ * import { TokenBucket } from "./token_bucket.ts";
+ *
+ * const bucket = new TokenBucket({ ratePerSecond: 5, burst: 2 });
+ * for (let i = 0; i < 3; i++) {
+ *   await bucket.take(); // the first two go at once, the third 200 ms later
+ * }
+ * ```
+ *
+ * @example Testing in virtual time
+ * ```ts
+ * import { TokenBucket } from "./token_bucket.ts";
+ * import { FakeClock } from "./fake_clock.ts";
+ *
+ * const clock = new FakeClock();
+ * const bucket = new TokenBucket({ ratePerSecond: 50, clock });
+ * const done = Promise.all(Array.from({ length: 100 }, () => bucket.take()));
+ * await clock.runAll();
+ * await done;
+ * console.log(clock.now()); // 1980: (100 − 1) / 50 s
+ * ```
+ */
+export class TokenBucket implements Limiter {
+  readonly #clock: Clock;
+  /** Every stored time is relative to this reading, so the numbers stay small. */
+  readonly #originMs: number;
+  #ratePerSecond: number;
+  #burst: number;
+  /** Milliseconds to earn one token. */
+  #intervalMs: number;
+  /** `#burst * #intervalMs`, kept because every call needs it. */
+  #burstMs: number;
+  /**
+   * When the balance would be back at `burst` if nobody took more. The balance
+   * at time t is `burst − max(0, fullAt − t) / interval`; a reservation of n
+   * moves it to `max(fullAt, t) + n·interval` and may act at `fullAt − burst·interval`.
+   */
+  #fullAtMs: number;
+  /**
+   * Tokens claimed so far, minus tokens given back. A reservation's ticket is
+   * this count right after its own claim, so `#claimed − ticket` is what later
+   * callers claimed behind it, and its due time can be derived again at any
+   * moment from `#fullAtMs` alone (see `#dueOf`).
+   */
+  #claimed = 0;
+  /** Nobody is granted a token before this time (set by `pause`). */
+  #pausedUntilMs = -Infinity;
+  /**
+   * Bumped whenever waiters' due times may have moved later (pause, a slower
+   * rate). A waiter that wakes in the same epoch it fell asleep in is granted
+   * without recomputing anything.
+   */
+  #epoch = 0;
+
+  /**
+   * Make a full bucket.
+   *
+   * @throws {RangeError} if `ratePerSecond` is not a positive finite number or
+   * `burst` is not a finite number of at least 1.
+   */
+  constructor(options: TokenBucketOptions) {
+    const { ratePerSecond, burst = 1, clock = realClock } = options;
+    checkRate("Cannot create TokenBucket", ratePerSecond, burst);
+    this.#clock = clock;
+    this.#originMs = clock.now();
+    this.#ratePerSecond = ratePerSecond;
+    this.#burst = burst;
+    this.#intervalMs = 1000 / ratePerSecond;
+    this.#burstMs = burst * this.#intervalMs;
+    this.#fullAtMs = 0;
+  }
+
+  /** Tokens added per second. */
+  get ratePerSecond(): number {
+    return this.#ratePerSecond;
+  }
+
+  /** The most tokens the bucket holds. */
+  get burst(): number {
+    return this.#burst;
+  }
+
+  /**
+   * The balance now: at most `burst`, negative while callers are queued (then
+   * it is minus the tokens they still wait for). During a pause the pause
+   * counts as debt too.
+   *
+   * @example Reading the balance
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   * import { FakeClock } from "./fake_clock.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 1, burst: 3, clock: new FakeClock() });
+   * bucket.tryTake(2);
+   * console.log(bucket.tokens()); // 1
+   * ```
+   */
+  tokens(): number {
+    return this.#burst - Math.max(0, this.#fullAtMs - this.#now()) / this.#intervalMs;
+  }
+
+  /**
+   * Wait for `n` tokens (default 1), behind everyone who asked earlier.
+   *
+   * Resolves at once, with no timer, when the tokens are there. If
+   * `options.signal` aborts while waiting, the tokens that no later caller has
+   * claimed go back, the timer is cleared, and the promise rejects with
+   * `signal.reason`. A signal that is already aborted rejects at once and
+   * claims nothing.
+   *
+   * Rejects with a `RangeError` if `n` is not positive or exceeds `burst`
+   * (such a request could never be granted).
+   *
+   * @example Waiting with a time limit
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 100 });
+   * await bucket.take(1, { signal: AbortSignal.timeout(5_000) });
+   * ```
+   */
+  take(n = 1, options?: TakeOptions): Promise<void> {
+    if (!(n > 0 && n <= this.#burst)) {
+      return Promise.reject(this.#invalidCount("take tokens", n));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const nowMs = this.#now();
+    const dueMs = this.#claim(n, nowMs);
+    if (dueMs - nowMs <= EPSILON_MS) return GRANTED;
+    return this.#wait(this.#claimed, n, dueMs, signal);
+  }
+
+  /**
+   * Take `n` tokens (default 1) only if that needs no wait: the tokens are
+   * there now and nobody is queued for them (no overtaking). Never waits.
+   *
+   * @throws {RangeError} if `n` is not positive or exceeds `burst`.
+   *
+   * @example Dropping work instead of waiting
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 1 });
+   * console.log(bucket.tryTake()); // true: the bucket starts full
+   * console.log(bucket.tryTake()); // false: the next token is a second away
+   * ```
+   */
+  tryTake(n = 1): boolean {
+    if (!(n > 0 && n <= this.#burst)) throw this.#invalidCount("try to take tokens", n);
+    const nowMs = this.#now();
+    if (nowMs < this.#pausedUntilMs) return false;
+    const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
+    if (fullAtMs - this.#burstMs - nowMs > EPSILON_MS) return false;
+    this.#fullAtMs = fullAtMs;
+    this.#claimed += n;
+    return true;
+  }
+
+  /**
+   * Claim `n` tokens (default 1) now, in the queue like `take`, and say up front
+   * how long to wait before acting. The caller does the waiting, or cancels.
+   *
+   * Cancelling gives back only what no later reservation has claimed, as in
+   * Go's `Reservation.Cancel`: later callers keep the times they were given
+   * (they are never moved earlier), and a new caller can only use the part of
+   * the freed tokens that nobody behind the cancelled one has counted on.
+   *
+   * @throws {RangeError} if `n` is not positive or exceeds `burst`.
+   *
+   * @example Deciding whether a wait is worth it
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 2 });
+   * bucket.reserve();
+   * const next = bucket.reserve();
+   * console.log(next.delayMs); // 500
+   * next.cancel();
+   * ```
+   */
+  reserve(n = 1): Reservation {
+    if (!(n > 0 && n <= this.#burst)) throw this.#invalidCount("reserve tokens", n);
+    const nowMs = this.#now();
+    const dueMs = this.#claim(n, nowMs);
+    const ticket = this.#claimed;
+    const delayMs = dueMs - nowMs <= EPSILON_MS ? 0 : dueMs - nowMs;
+    let open = true;
+    return {
+      delayMs,
+      cancel: (): void => {
+        if (!open) return;
+        open = false;
+        // Go's rule: once its time has passed the holder is assumed to have acted.
+        if (this.#now() - dueMs > EPSILON_MS) return;
+        this.#giveBack(ticket, n);
+      },
+    };
+  }
+
+  /**
+   * Change the rate (and optionally the burst) from now on. The balance is
+   * first settled at the old rate; whatever is still owed is then paid at the
+   * new one. Callers already waiting are slowed to a lower rate at once; for a
+   * higher rate they keep their (earlier-computed) times, since a sleeper cannot
+   * be woken early, and the new rate applies to everyone who comes after them.
+   *
+   * @throws {RangeError} if `ratePerSecond` is not a positive finite number or
+   * `burst` is not a finite number of at least 1.
+   *
+   * @example Slowing down after the server complained
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 30, burst: 5 });
+   * bucket.setRate(bucket.ratePerSecond * 0.7);
+   * console.log(bucket.ratePerSecond); // 21
+   * ```
+   */
+  setRate(ratePerSecond: number, burst: number = this.#burst): void {
+    checkRate("Cannot set TokenBucket rate", ratePerSecond, burst);
+    // During a pause the bucket stands still, so settle at the pause's end.
+    const atMs = Math.max(this.#now(), this.#pausedUntilMs);
+    const oldIntervalMs = this.#intervalMs;
+    const balance = this.#burst - Math.max(0, this.#fullAtMs - atMs) / oldIntervalMs;
+    const lastDueMs = this.#fullAtMs - this.#burstMs;
+    const intervalMs = 1000 / ratePerSecond;
+    let fullAtMs = atMs + (burst - balance) * intervalMs;
+    if (intervalMs < oldIntervalMs && lastDueMs > atMs) {
+      // Faster, with callers queued: they are asleep until their old times and
+      // cannot be woken early, so paying their debt at the new rate would put
+      // newcomers next to them. Queue the new rate behind the last of them.
+      fullAtMs = Math.max(fullAtMs, lastDueMs + burst * intervalMs);
+    }
+    const slower = intervalMs > oldIntervalMs;
+    this.#ratePerSecond = ratePerSecond;
+    this.#burst = burst;
+    this.#intervalMs = intervalMs;
+    this.#burstMs = burst * intervalMs;
+    this.#fullAtMs = fullAtMs;
+    if (slower) this.#epoch++; // waiters must recompute their turn: it is later now
+  }
+
+  /**
+   * Grant nobody a token before now + `ms` (a server said "429, slow down").
+   *
+   * The bucket's time stands still for `ms`: callers already queued keep their
+   * order and spacing, shifted by the pause, and the balance at the end of the
+   * pause is at most one token, so the queue resumes at the steady rate instead
+   * of with a burst. A second pause that ends earlier than the current one
+   * changes nothing; one that ends later extends it.
+   *
+   * @throws {RangeError} if `ms` is negative or not finite.
+   *
+   * @example Honouring Retry-After
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 10 });
+   * bucket.pause(2_000);
+   * console.log(bucket.tryTake()); // false for the next two seconds
+   * ```
+   */
+  pause(ms: number): void {
+    if (!(ms >= 0 && ms < Infinity)) {
+      throw new RangeError(
+        `Cannot pause TokenBucket: 'ms' must be a non-negative finite number, current value is ${ms}`,
+      );
+    }
+    const nowMs = this.#now();
+    const untilMs = nowMs + ms;
+    if (untilMs <= this.#pausedUntilMs) return;
+    const shiftMs = untilMs - Math.max(nowMs, this.#pausedUntilMs);
+    this.#fullAtMs = Math.max(
+      Math.max(this.#fullAtMs, nowMs) + shiftMs,
+      untilMs + this.#burstMs - this.#intervalMs,
+    );
+    this.#pausedUntilMs = untilMs;
+    this.#epoch++;
+  }
+
+  #now(): number {
+    return this.#clock.now() - this.#originMs;
+  }
+
+  /** Take `n` tokens at `nowMs` (possibly into debt); return when they may be used. */
+  #claim(n: number, nowMs: number): number {
+    const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
+    this.#fullAtMs = fullAtMs;
+    this.#claimed += n;
+    return Math.max(fullAtMs - this.#burstMs, this.#pausedUntilMs);
+  }
+
+  /**
+   * When the reservation holding `ticket` may act, given everything that
+   * happened since: everyone claimed after it was queued right behind it, so it
+   * is due `(#claimed − ticket)` intervals before the last one.
+   */
+  #dueOf(ticket: number): number {
+    const behind = this.#claimed - ticket;
+    return Math.max(
+      this.#fullAtMs - this.#burstMs - behind * this.#intervalMs,
+      this.#pausedUntilMs,
+    );
+  }
+
+  /** Give back what no later caller has claimed of a reservation's `n` tokens. */
+  #giveBack(ticket: number, n: number): void {
+    const behind = Math.max(0, this.#claimed - ticket);
+    // Never refill past what a pause left: at most one token when it ends.
+    const floorMs = this.#pausedUntilMs + this.#burstMs - this.#intervalMs;
+    const restore = Math.min(n - behind, (this.#fullAtMs - floorMs) / this.#intervalMs);
+    if (!(restore > 0)) return;
+    // Both move together, so every other waiter's due time stays where it was.
+    this.#fullAtMs -= restore * this.#intervalMs;
+    this.#claimed -= restore;
+  }
+
+  async #wait(
+    ticket: number,
+    n: number,
+    dueMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let epoch = this.#epoch;
+    try {
+      for (;;) {
+        await this.#clock.sleep(dueMs - this.#now(), signal);
+        if (epoch === this.#epoch) return;
+        // A pause or a slower rate came in while asleep: the turn may be later.
+        epoch = this.#epoch;
+        dueMs = this.#dueOf(ticket);
+        if (dueMs - this.#now() <= EPSILON_MS) return;
+      }
+    } catch (error: unknown) {
+      this.#giveBack(ticket, n);
+      throw error;
+    }
+  }
+
+  #invalidCount(action: string, n: number): RangeError {
+    return n > this.#burst
+      ? new RangeError(
+        `Cannot ${action}: 'n' must not exceed the burst (${this.#burst}), current value is ${n}`,
+      )
+      : new RangeError(`Cannot ${action}: 'n' must be a positive number, current value is ${n}`);
+  }
+}
+
+function checkRate(context: string, ratePerSecond: number, burst: number): void {
+  if (!(ratePerSecond > 0 && ratePerSecond < Infinity)) {
+    throw new RangeError(
+      `${context}: 'ratePerSecond' must be a positive finite number, current value is ${ratePerSecond}`,
+    );
+  }
+  if (!(burst >= 1 && burst < Infinity)) {
+    throw new RangeError(
+      `${context}: 'burst' must be a finite number of at least 1, current value is ${burst}`,
+    );
+  }
+}

@@ -1,0 +1,509 @@
+/**
+ * A client for the Vonage Messages API (`POST /v1/messages`) that sends one
+ * SMS per call and says exactly what became of it.
+ *
+ * `sendSms` makes one attempt, plus one re-mint-and-retry after a 401 (an
+ * expired or skewed token is not bad credentials). It never retries anything
+ * else: the retry policy belongs to the caller, so retries are never stacked
+ * (DESIGN: "Retries happen at one layer only"). Instead it returns a
+ * {@linkcode SendOutcome} whose `kind` is one row of the design's table of
+ * server answers, so the caller can tell "not accepted, safe to retry"
+ * (`throttled`, `unavailable`, `not-sent`) from "maybe accepted, never resend
+ * blindly" (`uncertain`).
+ *
+ * Numbers go out as given: the recipients reader normalises them (strips `+`
+ * and spaces), and the server is the judge of what is valid (a bad number
+ * comes back as `rejected` with the server's reason).
+ *
+ * @module
+ */
+
+import { type Clock, realClock } from "../clock.ts";
+import { failedBeforeSending } from "../polite_fetch.ts";
+import { serverDelayMs } from "../rate_limit_headers.ts";
+import { VonageTokenSource } from "./token_source.ts";
+
+// Re-exported so that this module's documentation is complete on its own.
+export type { Clock };
+
+/** One SMS to send. */
+export interface SmsMessage {
+  /** The recipient, E.164 digits without `+` (e.g. `"447700900000"`). */
+  to: string;
+  /** The sender: a number in E.164 digits or an alphanumeric sender id. */
+  from: string;
+  /** The message text, 1 to 1000 characters. */
+  text: string;
+  /** Your reference (up to 100 characters), echoed in status webhooks. */
+  clientRef?: string;
+}
+
+/** A parameter the server found invalid (from a 422's `invalid_parameters`). */
+export interface InvalidParameter {
+  /** The parameter's name, e.g. `"to"`. */
+  name: string;
+  /** Why it is invalid, in the server's words. */
+  reason: string;
+}
+
+/** 202: the message was accepted. */
+export interface AcceptedOutcome {
+  /** Discriminant. */
+  kind: "accepted";
+  /** The HTTP status (202). */
+  status: number;
+  /** Vonage's id for the message. */
+  messageUuid: string;
+}
+
+/** 429: throttled, not accepted; safe to retry after a wait. */
+export interface ThrottledOutcome {
+  /** Discriminant. */
+  kind: "throttled";
+  /** The HTTP status (429). */
+  status: number;
+  /** The server's requested wait (Retry-After or an exhausted RateLimit reset), if it gave one. */
+  retryAfterMs?: number;
+  /** The problem's title, or `"HTTP 429"`. */
+  title: string;
+  /** The problem's detail, or `""`. */
+  detail: string;
+}
+
+/** 503: unavailable, not accepted; safe to retry after a wait. */
+export interface UnavailableOutcome {
+  /** Discriminant. */
+  kind: "unavailable";
+  /** The HTTP status (503). */
+  status: number;
+  /** The server's requested wait, if it gave one. */
+  retryAfterMs?: number;
+  /** The problem's title, or `"HTTP 503"`. */
+  title: string;
+  /** The problem's detail, or `""`. */
+  detail: string;
+}
+
+/** 400, 413, 422 and other 4xx (and unexpected 3xx): this message is invalid as sent. */
+export interface RejectedOutcome {
+  /** Discriminant. */
+  kind: "rejected";
+  /** The HTTP status. */
+  status: number;
+  /** The problem's title, or `"HTTP <status>"`. */
+  title: string;
+  /** The problem's detail, or the start of a non-JSON body, or `""`. */
+  detail: string;
+  /** The problem's `invalid_parameters` (empty when it has none). */
+  invalidParameters: InvalidParameter[];
+}
+
+/** 401 (after one fresh token) or 403: the credentials are not accepted. */
+export interface AuthOutcome {
+  /** Discriminant. */
+  kind: "auth";
+  /** The HTTP status (401 or 403). */
+  status: number;
+  /** The problem's title, or `"HTTP <status>"`. */
+  title: string;
+  /** The problem's detail, or `""`. */
+  detail: string;
+}
+
+/** 402: the account is out of credit. */
+export interface PaymentOutcome {
+  /** Discriminant. */
+  kind: "payment";
+  /** The HTTP status (402). */
+  status: number;
+  /** The problem's title, or `"HTTP 402"`. */
+  title: string;
+  /** The problem's detail, or `""`. */
+  detail: string;
+}
+
+/**
+ * The request went out and we cannot tell whether it was accepted: 500, 502,
+ * 504 or another 5xx, a 2xx without a `message_uuid`, a timeout, a connection
+ * reset after sending, or an abort while in flight. Never resend blindly.
+ */
+export interface UncertainOutcome {
+  /** Discriminant. */
+  kind: "uncertain";
+  /** What happened, for people. */
+  reason: string;
+  /** The HTTP status, when there was an answer. */
+  status?: number;
+}
+
+/** The request never left: connection refused, DNS failure. Safe to retry. */
+export interface NotSentOutcome {
+  /** Discriminant. */
+  kind: "not-sent";
+  /** What happened, for people. */
+  reason: string;
+}
+
+/** What became of one {@linkcode VonageClient.sendSms}: one kind per server answer. */
+export type SendOutcome =
+  | AcceptedOutcome
+  | ThrottledOutcome
+  | UnavailableOutcome
+  | RejectedOutcome
+  | AuthOutcome
+  | PaymentOutcome
+  | UncertainOutcome
+  | NotSentOutcome;
+
+/** Options for {@linkcode createVonageClient}. */
+export interface VonageClientOptions {
+  /** The Vonage application id. Required. */
+  applicationId: string;
+  /** The application's private key: PKCS#8 PEM text or a signing `CryptoKey`. Required. */
+  privateKey: string | CryptoKey;
+  /**
+   * Where the API lives; `/v1/messages` is appended. Use
+   * `https://api-eu.vonage.com` for the EU, or the mock's URL.
+   *
+   * @default {"https://api.nexmo.com"}
+   */
+  baseUrl?: string;
+  /**
+   * The `fetch` to call.
+   *
+   * @default {globalThis.fetch}
+   */
+  fetch?: typeof fetch;
+  /**
+   * Where time comes from: token lifetimes, request timeouts, and the epoch
+   * reading that an HTTP-date Retry-After is measured against.
+   *
+   * @default {realClock}
+   */
+  clock?: Clock;
+  /**
+   * Milliseconds to wait for a complete answer before giving up on a request
+   * (an `uncertain` outcome). Each call can override it.
+   *
+   * @default {30000}
+   */
+  timeoutMs?: number;
+  /**
+   * Lifetime of each token in seconds (30 to 86400). Tokens are reused until
+   * 60 s before they expire.
+   *
+   * @default {900}
+   */
+  tokenTtlSeconds?: number;
+}
+
+/** Options for {@linkcode VonageClient.sendSms}. */
+export interface SendSmsOptions {
+  /**
+   * Abort the send. Aborted before the request leaves: `sendSms` rejects with
+   * `signal.reason`. Aborted while it is in flight: an `uncertain` outcome.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * This call's timeout in milliseconds.
+   *
+   * @default {the client's timeoutMs}
+   */
+  timeoutMs?: number;
+}
+
+/** A Vonage Messages API client; see {@linkcode createVonageClient}. */
+export interface VonageClient {
+  /**
+   * Send one SMS: one attempt, plus one retry with a fresh token after a 401.
+   *
+   * @throws {VonageCredentialsError} When the key or application id is unusable (nothing sent).
+   * @throws When `signal` aborts before the request leaves (with `signal.reason`), or
+   *   when Deno refuses the request outright (e.g. no `--allow-net` for the host).
+   */
+  sendSms(message: SmsMessage, options?: SendSmsOptions): Promise<SendOutcome>;
+  /** How many tokens the client has minted (RSA signatures made). */
+  readonly tokensMinted: number;
+}
+
+interface Problem {
+  title: string;
+  detail: string;
+  invalidParameters: InvalidParameter[];
+}
+
+/** Read an RFC 7807 problem leniently: any field may be missing or mistyped. */
+function parseProblem(status: number, text: string | undefined): Problem {
+  const problem: Problem = { title: `HTTP ${status}`, detail: "", invalidParameters: [] };
+  if (text === undefined || text.trim() === "") return problem;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    problem.detail = text.trim().slice(0, 200);
+    return problem;
+  }
+  if (typeof body !== "object" || body === null) return problem;
+  const record = body as Record<string, unknown>;
+  if (typeof record.title === "string" && record.title !== "") problem.title = record.title;
+  if (typeof record.detail === "string") problem.detail = record.detail;
+  if (Array.isArray(record.invalid_parameters)) {
+    for (const item of record.invalid_parameters) {
+      if (typeof item !== "object" || item === null) continue;
+      const { name, reason } = item as Record<string, unknown>;
+      if (typeof name === "string") {
+        problem.invalidParameters.push({ name, reason: typeof reason === "string" ? reason : "" });
+      }
+    }
+  }
+  return problem;
+}
+
+function messageOf(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    parts.push(current instanceof Error ? current.message : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
+function isPermissionError(error: unknown): boolean {
+  return error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied;
+}
+
+type Attempt = { outcome: SendOutcome; unauthorized: boolean };
+
+/**
+ * Create a Vonage Messages API client.
+ *
+ * The client mints one JWT and reuses it until 60 s before it expires (see
+ * `VonageTokenSource`); it never retries on its own, except once with a
+ * fresh token after a 401. How it told a refused connection (`not-sent`) from
+ * one dropped after sending (`uncertain`): see `failedBeforeSending`.
+ *
+ * @param options Credentials, where the API is, and what to call it with.
+ * @returns The client.
+ * @throws {TypeError} When `baseUrl` is not an http(s) URL.
+ * @throws {RangeError} When `timeoutMs` or `tokenTtlSeconds` is out of range.
+ *
+ * @example Sending one SMS and acting on the outcome
+ * ```ts ignore
+ * import { createVonageClient } from "./messages.ts";
+ *
+ * const client = createVonageClient({
+ *   applicationId: Deno.env.get("VONAGE_APPLICATION_ID")!,
+ *   privateKey: await Deno.readTextFile("private.key"),
+ * });
+ * const outcome = await client.sendSms({ to: "447700900000", from: "Politely", text: "Hi" });
+ * switch (outcome.kind) {
+ *   case "accepted":
+ *     console.log("sent", outcome.messageUuid);
+ *     break;
+ *   case "throttled":
+ *     console.log("slow down", outcome.retryAfterMs ?? "(no hint)");
+ *     break;
+ *   default:
+ *     console.log(outcome.kind);
+ * }
+ * ```
+ */
+export function createVonageClient(options: VonageClientOptions): VonageClient {
+  const {
+    applicationId,
+    privateKey,
+    baseUrl = "https://api.nexmo.com",
+    fetch: fetchFn = globalThis.fetch,
+    clock = realClock,
+    timeoutMs: defaultTimeoutMs = 30_000,
+    tokenTtlSeconds = 900,
+  } = options;
+  let base: URL;
+  try {
+    base = new URL(baseUrl);
+  } catch {
+    throw new TypeError(
+      `Cannot create Vonage client: 'baseUrl' must be an http(s) URL, current value is ${
+        JSON.stringify(baseUrl)
+      }`,
+    );
+  }
+  if (base.protocol !== "http:" && base.protocol !== "https:") {
+    throw new TypeError(
+      `Cannot create Vonage client: 'baseUrl' must be an http(s) URL, current value is ${
+        JSON.stringify(baseUrl)
+      }`,
+    );
+  }
+  checkTimeout(defaultTimeoutMs, "Cannot create Vonage client");
+  const endpoint = `${base.origin}${base.pathname.replace(/\/+$/, "")}/v1/messages`;
+  const tokens = new VonageTokenSource({
+    applicationId,
+    privateKey,
+    ttlSeconds: tokenTtlSeconds,
+    clock,
+  });
+
+  async function attempt(
+    body: string,
+    token: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Promise<Attempt> {
+    // The timeout runs on the injected clock, so tests can fire it in virtual time.
+    const timeout = new AbortController();
+    const stopTimer = new AbortController();
+    clock.sleep(timeoutMs, stopTimer.signal).then(
+      () => timeout.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+      () => {},
+    );
+    const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    const inFlightFailure = (error: unknown): Attempt => {
+      if (timeout.signal.aborted) {
+        return {
+          outcome: { kind: "uncertain", reason: `no answer within ${timeoutMs} ms` },
+          unauthorized: false,
+        };
+      }
+      if (signal?.aborted) {
+        return {
+          outcome: { kind: "uncertain", reason: "aborted while the request was in flight" },
+          unauthorized: false,
+        };
+      }
+      if (isPermissionError(error)) throw error;
+      const reason = messageOf(error);
+      return failedBeforeSending(error)
+        ? { outcome: { kind: "not-sent", reason }, unauthorized: false }
+        : { outcome: { kind: "uncertain", reason }, unauthorized: false };
+    };
+    try {
+      let response: Response;
+      try {
+        response = await fetchFn(endpoint, {
+          method: "POST",
+          headers: {
+            "authorization": `Bearer ${token}`,
+            "content-type": "application/json",
+            "accept": "application/json",
+          },
+          body,
+          redirect: "manual",
+          signal: requestSignal,
+        });
+      } catch (error) {
+        return inFlightFailure(error);
+      }
+      const status = response.status;
+      let text: string | undefined;
+      try {
+        text = await response.text();
+      } catch (error) {
+        // A 2xx whose body was cut off may well have been accepted.
+        if (status >= 200 && status < 300) {
+          const why = timeout.signal.aborted
+            ? `no complete answer within ${timeoutMs} ms`
+            : messageOf(error);
+          return {
+            outcome: {
+              kind: "uncertain",
+              status,
+              reason: `answered ${status} but the body was cut off: ${why}`,
+            },
+            unauthorized: false,
+          };
+        }
+        // Otherwise the status alone decides.
+      }
+      return { outcome: classify(response, status, text), unauthorized: status === 401 };
+    } finally {
+      stopTimer.abort();
+    }
+  }
+
+  function classify(response: Response, status: number, text: string | undefined): SendOutcome {
+    if (status >= 200 && status < 300) {
+      let uuid: unknown;
+      try {
+        uuid = (JSON.parse(text ?? "") as Record<string, unknown> | null)?.message_uuid;
+      } catch {
+        uuid = undefined;
+      }
+      if (typeof uuid === "string" && uuid !== "") {
+        return { kind: "accepted", status, messageUuid: uuid };
+      }
+      return { kind: "uncertain", status, reason: `answered ${status} without a message_uuid` };
+    }
+    const { title, detail, invalidParameters } = parseProblem(status, text);
+    if (status === 429 || status === 503) {
+      const retryAfterMs = serverDelayMs(response, clock.now());
+      const kind = status === 429 ? "throttled" : "unavailable";
+      return retryAfterMs === undefined
+        ? { kind, status, title, detail }
+        : { kind, status, title, detail, retryAfterMs };
+    }
+    if (status === 401 || status === 403) return { kind: "auth", status, title, detail };
+    if (status === 402) return { kind: "payment", status, title, detail };
+    if (status >= 500) {
+      return {
+        kind: "uncertain",
+        status,
+        reason: `server error ${status}${
+          detail !== "" ? `: ${detail}` : title !== `HTTP ${status}` ? `: ${title}` : ""
+        }`,
+      };
+    }
+    if (status >= 300 && status < 400) {
+      const location = response.headers.get("location");
+      return {
+        kind: "rejected",
+        status,
+        title: "Unexpected redirect",
+        detail: `the server redirected to ${location ?? "(no location)"}; check the base URL`,
+        invalidParameters: [],
+      };
+    }
+    return { kind: "rejected", status, title, detail, invalidParameters };
+  }
+
+  return {
+    get tokensMinted(): number {
+      return tokens.mintCount;
+    },
+    async sendSms(message: SmsMessage, sendOptions: SendSmsOptions = {}): Promise<SendOutcome> {
+      const { signal, timeoutMs = defaultTimeoutMs } = sendOptions;
+      checkTimeout(timeoutMs, "Cannot send SMS");
+      signal?.throwIfAborted();
+      const payload: Record<string, string> = {
+        message_type: "text",
+        channel: "sms",
+        to: message.to,
+        from: message.from,
+        text: message.text,
+      };
+      if (message.clientRef !== undefined) payload.client_ref = message.clientRef;
+      const body = JSON.stringify(payload);
+
+      let token = await tokens.get();
+      signal?.throwIfAborted();
+      const first = await attempt(body, token, signal, timeoutMs);
+      if (!first.unauthorized) return first.outcome;
+      // A 401 may mean an expired or clock-skewed token: one fresh token decides.
+      tokens.invalidate(token);
+      token = await tokens.get();
+      signal?.throwIfAborted();
+      return (await attempt(body, token, signal, timeoutMs)).outcome;
+    },
+  };
+}
+
+function checkTimeout(timeoutMs: number, what: string): void {
+  if (!(timeoutMs > 0)) {
+    throw new RangeError(
+      `${what}: 'timeoutMs' must be a positive number, current value is ${timeoutMs}`,
+    );
+  }
+}
