@@ -21,13 +21,33 @@
  * @module
  */
 
-import type { BackoffOptions } from "./backoff.ts";
+import { type BackoffOptions, createBackoff } from "./backoff.ts";
 import { type Clock, realClock } from "./clock.ts";
 import type { JournalState } from "./journal.ts";
 import type { Limiter } from "./limiter.ts";
 import type { Recipient } from "./recipients.ts";
 import { retry, RetryError } from "./retry.ts";
-import type { SendOutcome, SmsMessage } from "./vonage/messages.ts";
+import type { SendOutcome, SmsMessage, UncertainOutcome } from "./vonage/messages.ts";
+
+// Re-exported so that this module's documentation is complete on its own.
+export type { BackoffOptions, BackoffStrategy, Jitter } from "./backoff.ts";
+export type { Clock } from "./clock.ts";
+export type { JournalState } from "./journal.ts";
+export type { Limiter, LimiterOutcome, TakeOptions } from "./limiter.ts";
+export type { Recipient } from "./recipients.ts";
+export type {
+  AcceptedOutcome,
+  AuthOutcome,
+  InvalidParameter,
+  NotSentOutcome,
+  PaymentOutcome,
+  RejectedOutcome,
+  SendOutcome,
+  SmsMessage,
+  ThrottledOutcome,
+  UnavailableOutcome,
+  UncertainOutcome,
+} from "./vonage/messages.ts";
 
 /** What the job needs from a journal (see `lib/journal.ts`). */
 export interface SendJournal {
@@ -77,7 +97,7 @@ export interface SendJobResult extends SendCounts {
   stoppedBy?: "auth" | "payment" | "interrupt" | "error";
   /** The answer that stopped the run, for people. */
   stopReason?: string;
-  /** Milliseconds from the first send to the last answer. */
+  /** Milliseconds from the first request to the last answer (of any kind). */
   elapsedMs: number;
   /** The pace achieved: accepted messages after the first, per second of `elapsedMs`. */
   achievedRatePerSecond: number;
@@ -110,7 +130,9 @@ export interface SendJobOptions {
    */
   concurrency?: number;
   /**
-   * Per-message time budget in milliseconds, from its first attempt.
+   * Per-message time budget in milliseconds, from the moment its first request may
+   * leave (the wait in the limiter's queue before it does not count; waits for
+   * retries do). The job gives up rather than sleep past it.
    *
    * @default {300000}
    */
@@ -137,21 +159,23 @@ export interface SendJobOptions {
   ratePerSecond?: number;
   /**
    * After each 429, lower the limiter's rate by this share (via `setRate`, when
-   * the limiter has one), never below `minRateShare` of the configured rate: a
-   * strict server turns arrival jitter into 429s, so the job learns a margin
-   * instead of repeating them. 0 turns it off.
+   * the limiter has one), never below `minRateShare` of the configured rate, and
+   * never upwards: a strict server turns arrival jitter into 429s, so the job
+   * learns a margin instead of repeating them. 0 turns it off. In [0, 1).
    *
    * @default {0.02}
    */
   easeOnThrottle?: number;
   /**
-   * The lowest share of `ratePerSecond` that easing may reach.
+   * The lowest share of `ratePerSecond` that easing may reach. In [0, 1].
    *
    * @default {0.8}
    */
   minRateShare?: number;
   /**
-   * Retry messages whose outcome is uncertain (they may be sent twice).
+   * Retry messages whose outcome is uncertain (they may be sent twice). Such a
+   * message ends accepted if a later try is, and uncertain otherwise (never
+   * failed or pending: the first try may have gone through).
    *
    * @default {false}
    */
@@ -169,14 +193,16 @@ export interface SendJobOptions {
    */
   signal?: AbortSignal;
   /**
-   * After `signal` aborts, how long in-flight requests may take before they are
-   * cut off (and recorded uncertain).
+   * After the run stops (`signal`, a 401/402 or an error), how long in-flight
+   * requests may take before they are cut off (and recorded uncertain).
+   * `Infinity` waits for every answer.
    *
    * @default {10000}
    */
   graceMs?: number;
   /**
-   * Aborting cuts in-flight requests off at once (a second Ctrl-C).
+   * Aborting stops the run like `signal` and also cuts in-flight requests off at
+   * once (a second Ctrl-C).
    *
    * @default {undefined}
    */
@@ -241,7 +267,12 @@ function describeOutcome(outcome: SendOutcome): string {
 /**
  * Send one SMS to each recipient, as fast as the limiter allows, and record
  * every outcome. Resolves when every recipient is decided or the run stopped;
- * never rejects for an API answer (only for bugs or a failing journal).
+ * never rejects for an API answer, only for bugs, a failing journal, limiter or
+ * recipient stream, or a `sendSms` that throws while the run goes on. Such an
+ * error stops admission like an interrupt; the rejection comes once every
+ * request in flight has been answered and recorded.
+ *
+ * @throws {RangeError} When an option is out of range (before anything is sent).
  *
  * @example Sending to a list through a paced client
  * ```ts ignore
@@ -284,15 +315,22 @@ export async function runSendJob(
     clock = realClock,
     random = Math.random,
   } = options;
-  if (!(concurrency >= 1)) {
-    throw new RangeError(
-      `Cannot run send job: 'concurrency' must be at least 1, current value is ${concurrency}`,
+  const invalid = (name: string, rule: string, value: unknown): RangeError =>
+    new RangeError(
+      `Cannot run send job: '${name}' must be ${rule}, current value is ${String(value)}`,
     );
+  if (!(concurrency >= 1)) throw invalid("concurrency", "at least 1", concurrency);
+  if (!(ratePerSecond > 0)) throw invalid("ratePerSecond", "a positive number", ratePerSecond);
+  if (!(maxTries === Infinity || (Number.isInteger(maxTries) && maxTries >= 1))) {
+    throw invalid("maxTries", "a positive integer or Infinity", maxTries);
   }
-  if (!(ratePerSecond > 0)) {
-    throw new RangeError(
-      `Cannot run send job: 'ratePerSecond' must be a positive number, current value is ${ratePerSecond}`,
-    );
+  if (!(maxTimeMs >= 0)) throw invalid("maxTimeMs", "a number >= 0", maxTimeMs);
+  if (!(graceMs >= 0)) throw invalid("graceMs", "a number >= 0", graceMs);
+  if (!(easeOnThrottle >= 0 && easeOnThrottle < 1)) {
+    throw invalid("easeOnThrottle", "a number in [0, 1)", easeOnThrottle);
+  }
+  if (!(minRateShare >= 0 && minRateShare <= 1)) {
+    throw invalid("minRateShare", "a number in [0, 1]", minRateShare);
   }
   const intervalMs = 1000 / ratePerSecond;
   const backoff: BackoffOptions = {
@@ -303,6 +341,8 @@ export async function runSendJob(
     baseMs: options.backoff?.baseMs ?? Math.min(1000, Math.max(10, intervalMs)),
     random: options.backoff?.random ?? random,
   };
+  // A bad schedule fails here, before anything is sent, not on the first retry.
+  createBackoff(backoff);
   const floorRate = ratePerSecond * minRateShare;
 
   const counts: SendCounts = {
@@ -322,8 +362,26 @@ export async function runSendJob(
   let firstSendMs: number | undefined;
   let lastAnswerMs: number | undefined;
 
-  // Admission: aborted by the caller's signal or by a run-stopping answer.
+  // The first request goes alone: bad credentials cost one request (plus the
+  // client's one re-mint), not one per worker. The gate opens once the first
+  // answer has been acted on (a 401 has stopped the run), or when the run stops.
+  let openGate!: () => void;
+  const firstAnswer = new Promise<void>((resolve) => (openGate = resolve));
+
+  // In flight: cut off when the grace period after a stop runs out, or at once on hardSignal.
+  const inFlight = new AbortController();
+  const cutOff = () => {
+    if (!inFlight.signal.aborted) inFlight.abort(new RunStopped("cut off"));
+  };
+
+  // Admission: aborted by the caller's signals, a run-stopping answer or an unexpected error.
   const admission = new AbortController();
+  const graceTimer = new AbortController();
+  admission.signal.addEventListener("abort", () => {
+    openGate();
+    // A grace period of Infinity means "wait for every answer": no timer at all.
+    if (Number.isFinite(graceMs)) clock.sleep(graceMs, graceTimer.signal).then(cutOff, () => {});
+  }, { once: true });
   const stopRun = (why: NonNullable<SendJobResult["stoppedBy"]>, reason: string) => {
     if (stoppedBy === undefined) {
       stoppedBy = why;
@@ -331,35 +389,25 @@ export async function runSendJob(
     }
     if (!admission.signal.aborted) admission.abort(new RunStopped(reason));
   };
+  const fail = (error: unknown) => {
+    unexpected ??= { error };
+    stopRun("error", describeError(error));
+  };
   const onCallerAbort = () => stopRun("interrupt", "interrupted");
+  // A hard stop is a stop too: nothing new may start, or it would go out with an
+  // aborted signal.
+  const onHardAbort = () => {
+    stopRun("interrupt", "interrupted");
+    cutOff();
+  };
   if (signal?.aborted) onCallerAbort();
   signal?.addEventListener("abort", onCallerAbort, { once: true });
-
-  // In flight: cut off when the grace period after a stop runs out, or at once on hardSignal.
-  const inFlight = new AbortController();
-  const cutOff = () => {
-    if (!inFlight.signal.aborted) inFlight.abort(new RunStopped("cut off"));
-  };
-  if (hardSignal?.aborted) cutOff();
-  hardSignal?.addEventListener("abort", cutOff, { once: true });
-
-  // The first request goes alone: bad credentials cost one request (plus the
-  // client's one re-mint), not one per worker.
-  let openGate!: () => void;
-  const firstAnswer = new Promise<void>((resolve) => (openGate = resolve));
-  let gateOpened = false;
-  const openTheGate = () => {
-    if (!gateOpened) {
-      gateOpened = true;
-      openGate();
-    }
-  };
-  admission.signal.addEventListener("abort", openTheGate, { once: true });
+  if (hardSignal?.aborted) onHardAbort();
+  hardSignal?.addEventListener("abort", onHardAbort, { once: true });
 
   const progress = () => onProgress?.(counts);
 
   const decide = async (to: string, outcome: SendOutcome): Promise<void> => {
-    lastAnswerMs = clock.now();
     switch (outcome.kind) {
       case "accepted":
         counts.accepted++;
@@ -387,44 +435,102 @@ export async function runSendJob(
     progress();
   };
 
+  /** Send to one recipient until it is decided or the run stops; throws only what is unexpected. */
   const sendOne = async (recipient: Recipient): Promise<void> => {
     const { to } = recipient;
     const message: SmsMessage = { to, from, text: recipient.text ?? text };
     let last: SendOutcome | undefined;
+    // The first answer that left this message in doubt (with `retryUncertain`). From then
+    // on it is never `released`: a later 429 does not undo an earlier acceptance, so a
+    // crash replays it as uncertain, and it ends uncertain unless a later try is accepted.
+    let doubt: UncertainOutcome | undefined;
+    let sendError: { error: unknown } | undefined;
+    // The run stopped, and this request never left or its answer came too late to retry.
+    const isStop = (error: unknown): boolean =>
+      error instanceof RunStopped ||
+      (sendError !== undefined && error === sendError.error && admission.signal.aborted);
+    const release = async (reason: string): Promise<void> => {
+      if (doubt === undefined) await journal.released(to, reason);
+    };
+    const settle = async (outcome: SendOutcome | undefined): Promise<void> => {
+      if (outcome?.kind === "accepted" || (doubt === undefined && outcome?.kind === "rejected")) {
+        await decide(to, outcome);
+      } else if (doubt !== undefined) {
+        const later = outcome === undefined || outcome === doubt
+          ? ""
+          : ` (last try: ${describeOutcome(outcome)})`;
+        await decide(to, { ...doubt, reason: doubt.reason + later });
+      } else if (
+        outcome === undefined || outcome.kind === "auth" || outcome.kind === "payment"
+      ) {
+        // Stopped before this message was decided: it stays pending (the journal
+        // holds a `released` record for any attempt that was refused).
+        pending++;
+        progress();
+      } else {
+        await decide(to, outcome);
+      }
+    };
+
+    const attemptOnce = async (attempt: number, admitted: AbortSignal): Promise<SendOutcome> => {
+      if (attempt > 1) await limiter.take(1, { signal: admitted });
+      admitted.throwIfAborted();
+      await journal.sending(to);
+      if (admitted.aborted) {
+        // Stopped while the record was being written: this request does not leave.
+        await release("not sent: the run stopped");
+        admitted.throwIfAborted();
+      }
+      firstSendMs ??= clock.now();
+      counts.attempts++;
+      let answer: SendOutcome;
+      try {
+        answer = await sendSms(message, { signal: inFlight.signal });
+      } catch (error) {
+        // sendSms throws only before the request leaves: nothing was sent.
+        sendError = { error };
+        await release("not sent: " + describeError(error));
+        throw error;
+      }
+      lastAnswerMs = clock.now();
+      last = answer;
+      if (answer.kind === "uncertain") doubt ??= answer;
+      if (answer.kind === "throttled") {
+        counts.throttled++;
+        limiter.pause?.(answer.retryAfterMs ?? intervalMs);
+        limiter.observe?.("throttled");
+        if (easeOnThrottle > 0 && canSetRate(limiter)) {
+          const current = limiter.ratePerSecond;
+          const eased = Math.max(floorRate, current * (1 - easeOnThrottle));
+          // Only ever slower: a limiter already below the floor is left as it is.
+          if (eased < current) limiter.setRate(eased);
+        }
+      } else if (answer.kind === "accepted") {
+        limiter.observe?.("accepted");
+      }
+      if (isNotAccepted(answer) || answer.kind === "auth" || answer.kind === "payment") {
+        await release(describeOutcome(answer));
+      }
+      if (answer.kind === "auth") stopRun("auth", describeOutcome(answer));
+      if (answer.kind === "payment") stopRun("payment", describeOutcome(answer));
+      // Only now may the other workers start: a 401 has stopped the run by this point.
+      openGate();
+      progress();
+      return answer;
+    };
+
     let outcome: SendOutcome;
     try {
-      outcome = await retry(async ({ signal: admitted }) => {
-        await limiter.take(1, { signal: admitted });
-        await journal.sending(to);
-        firstSendMs ??= clock.now();
-        counts.attempts++;
-        let answer: SendOutcome;
+      // The time budget starts when the first request may leave, not in the limiter's queue.
+      await limiter.take(1, { signal: admission.signal });
+      outcome = await retry(async ({ attempt, signal: admitted }) => {
         try {
-          answer = await sendSms(message, { signal: inFlight.signal });
+          return await attemptOnce(attempt, admitted);
         } catch (error) {
-          // sendSms throws only before the request leaves: nothing was sent.
-          await journal.released(to, "not sent: " + describeError(error));
+          // Once the run has stopped, retry() rethrows the stop instead: report this now.
+          if (!isStop(error)) fail(error);
           throw error;
         }
-        last = answer;
-        openTheGate();
-        if (answer.kind === "throttled") {
-          counts.throttled++;
-          limiter.pause?.(answer.retryAfterMs ?? intervalMs);
-          limiter.observe?.("throttled");
-          if (easeOnThrottle > 0 && canSetRate(limiter)) {
-            limiter.setRate(Math.max(floorRate, limiter.ratePerSecond * (1 - easeOnThrottle)));
-          }
-        } else if (answer.kind === "accepted") {
-          limiter.observe?.("accepted");
-        }
-        if (isNotAccepted(answer) || answer.kind === "auth" || answer.kind === "payment") {
-          await journal.released(to, describeOutcome(answer));
-        }
-        if (answer.kind === "auth") stopRun("auth", describeOutcome(answer));
-        if (answer.kind === "payment") stopRun("payment", describeOutcome(answer));
-        progress();
-        return answer;
       }, {
         signal: admission.signal,
         clock,
@@ -441,26 +547,33 @@ export async function runSendJob(
       });
     } catch (error) {
       if (error instanceof RetryError && last !== undefined) {
-        await decide(to, last);
+        // Out of tries or time.
+        await settle(last);
         return;
       }
-      if (!admission.signal.aborted) {
-        // A bug or a broken journal: stop admitting, let the others finish, then report it.
-        unexpected ??= { error };
-        stopRun("error", describeError(error));
-      }
-      // Stopped before this message was decided: it stays pending (the journal
-      // holds a `released` record for any attempt that was refused).
-      pending++;
-      progress();
+      // Something unexpected (a bug, a broken journal or limiter) stops the run too.
+      if (!isStop(error)) fail(error);
+      await settle(undefined);
       return;
     }
-    if (outcome.kind === "auth" || outcome.kind === "payment") {
+    await settle(outcome);
+  };
+
+  const admit = async (recipient: Recipient): Promise<void> => {
+    counts.total++;
+    const before = previous.get(recipient.to)?.state;
+    if (admission.signal.aborted) {
       pending++;
-      progress();
+    } else if (
+      before === "accepted" || before === "failed" ||
+      (before === "uncertain" && !resendUncertain)
+    ) {
+      counts.skipped++;
+    } else {
+      await sendOne(recipient);
       return;
     }
-    await decide(to, outcome);
+    progress();
   };
 
   const iterator =
@@ -469,50 +582,42 @@ export async function runSendJob(
       : (recipients as Iterable<Recipient>)[Symbol.iterator]()) as
         | AsyncIterator<Recipient>
         | Iterator<Recipient>;
+  // A worker never rejects: an error stops admission and is rethrown once every
+  // worker is done, so no request is still in flight when the caller hears of it.
   const worker = async (index: number): Promise<void> => {
     // Workers other than the first start once the first answer is in.
     if (index > 0) await firstAnswer;
     try {
       for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        const recipient = next.value;
-        counts.total++;
-        const before = previous.get(recipient.to)?.state;
-        if (admission.signal.aborted) {
-          pending++;
-        } else if (
-          before === "accepted" || before === "failed" ||
-          (before === "uncertain" && !resendUncertain)
-        ) {
-          counts.skipped++;
-        } else {
-          await sendOne(recipient);
-          continue;
+        let recipient: Recipient;
+        try {
+          const next = await iterator.next();
+          if (next.done) return;
+          recipient = next.value;
+        } catch (error) {
+          // The input broke (a read error): nothing more can be admitted.
+          fail(error);
+          return;
         }
-        progress();
+        try {
+          await admit(recipient);
+        } catch (error) {
+          fail(error);
+        }
       }
     } finally {
-      if (index === 0) openTheGate();
+      if (index === 0) openGate();
     }
   };
-
-  let graceTimer: AbortController | undefined;
-  const onStop = () => {
-    graceTimer = new AbortController();
-    clock.sleep(graceMs, graceTimer.signal).then(cutOff, () => {});
-  };
-  admission.signal.addEventListener("abort", onStop, { once: true });
 
   try {
     const workers = Math.max(1, Math.floor(Math.min(concurrency, 1_000_000)));
     await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
   } finally {
     signal?.removeEventListener("abort", onCallerAbort);
-    hardSignal?.removeEventListener("abort", cutOff);
-    admission.signal.removeEventListener("abort", onStop);
-    graceTimer?.abort();
-    openTheGate();
+    hardSignal?.removeEventListener("abort", onHardAbort);
+    graceTimer.abort();
+    openGate();
   }
   if (unexpected) throw unexpected.error;
 

@@ -1,0 +1,24 @@
+/**
+ * politely's scale-out parts: a rate budget and a work queue shared by many
+ * workers through Redis. A separate entry point, so that the main library
+ * pulls in no Redis client.
+ *
+ * @module
+ */
+
+export { type Clock, realClock } from "../clock.ts";
+export type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
+export {
+  connectRedis,
+  type ConnectRedisOptions,
+  type RedisCommander,
+  type RedisConnection,
+} from "./connect.ts";
+export { RedisLimiter, type RedisLimiterOptions, type RedisReservation } from "./gcra_limiter.ts";
+export {
+  type ClaimOptions,
+  RedisWorkQueue,
+  type RedisWorkQueueOptions,
+  type WorkEntry,
+  type WorkQueueCounts,
+} from "./work_queue.ts";

@@ -1,0 +1,540 @@
+/**
+ * A work queue shared by many workers, on a Redis Stream.
+ *
+ * Items go into the stream with `XADD`: appended ({@linkcode RedisWorkQueue.enqueue}), or
+ * as a whole input that every worker may load at once without duplicates
+ * ({@linkcode RedisWorkQueue.load}: item n gets id `n-0`, which Redis accepts
+ * only once). Workers read through one consumer
+ * group (`XREADGROUP … >`), so each item is delivered to exactly one of them
+ * and stays in that worker's pending list until it is completed: the outcome
+ * is written into a hash (`KEY:outcomes`, field = entry id, value = JSON) and
+ * the entry acknowledged (`XACK`), both in one script.
+ *
+ * A worker that dies leaves its entries pending. Once one has been idle for
+ * `reclaimIdleMs`, the next {@linkcode RedisWorkQueue.claim} by any worker
+ * takes it over (`XAUTOCLAIM`) and hands it out with `reclaimed: true`: the
+ * dead worker may have sent it before dying, so it is *uncertain*, not fresh
+ * work. The caller decides (politely records it as uncertain and resends only
+ * when asked); the queue never silently processes it again.
+ *
+ * @module
+ */
+
+import { connectRedis, type RedisCommander, type RedisConnection } from "./connect.ts";
+import { LuaScript } from "./lua_script.ts";
+
+// Re-exported so that this module's documentation is complete on its own.
+export type { RedisCommander };
+
+/** Longest single `BLOCK` of a claim: how late an abort may be noticed. */
+const BLOCK_SLICE_MS = 250;
+/** `XADD`s in flight at once while enqueuing (node-redis pipelines them). */
+const ENQUEUE_BATCH = 1000;
+
+/** KEYS = stream, outcomes. ARGV = group, id, outcome JSON. 1 if recorded, 0 if not pending. */
+const COMPLETE = new LuaScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+`);
+
+/** Options for {@linkcode RedisWorkQueue}. */
+export interface RedisWorkQueueOptions {
+  /**
+   * The server: a `redis://` URL (the queue opens its own connection and
+   * {@linkcode RedisWorkQueue.close} closes it) or a client you own. A
+   * blocking claim holds its connection for up to 250 ms at a time, so do not
+   * share one with a {@linkcode RedisLimiter} if you claim with `blockMs`.
+   */
+  redis: string | RedisCommander;
+  /** The stream's key; outcomes go to `KEY:outcomes`. */
+  key: string;
+  /**
+   * The consumer group every worker of this queue reads through.
+   *
+   * @default {"politely"}
+   */
+  group?: string;
+  /**
+   * How long an entry must sit unacknowledged before another worker takes it
+   * over as uncertain. Must be longer than a live worker ever holds one
+   * (limiter wait plus every retry), or live work is taken over too.
+   *
+   * @default {600_000}
+   */
+  reclaimIdleMs?: number;
+}
+
+/** Options for {@linkcode RedisWorkQueue.claim}. */
+export interface ClaimOptions {
+  /**
+   * When there is nothing to claim, wait up to this long for new items.
+   *
+   * @default {0}
+   */
+  blockMs?: number;
+  /**
+   * Stop waiting when this aborts: checked between reads of at most 250 ms.
+   * Entries delivered by the read in flight are returned, not dropped (they
+   * are this worker's now); otherwise the claim rejects with `signal.reason`.
+   */
+  signal?: AbortSignal;
+}
+
+/** An item handed to one worker. */
+export interface WorkEntry<Item> {
+  /** The stream entry id: pass it to {@linkcode RedisWorkQueue.complete}. */
+  readonly id: string;
+  /** The item as enqueued (through JSON). */
+  readonly item: Item;
+  /**
+   * `true` when taken over from a worker that went quiet: it may already have
+   * been processed (sent). Treat it as uncertain, never as fresh work.
+   */
+  readonly reclaimed: boolean;
+}
+
+/** How far a queue has got, from {@linkcode RedisWorkQueue.counts}. */
+export interface WorkQueueCounts {
+  /** Entries in the stream: everything ever enqueued. */
+  enqueued: number;
+  /** Delivered to a worker, not completed yet. */
+  pending: number;
+  /** Completed, with an outcome recorded. */
+  completed: number;
+}
+
+/**
+ * A queue of items on a Redis Stream, drained by any number of workers, each
+ * item delivered to one of them; outcomes are recorded in Redis.
+ *
+ * Items and outcomes travel as JSON; the type parameters are what you promise
+ * to put in, not checked on the way out.
+ *
+ * @example One worker's loop
+ * ```ts ignore
+ * import { RedisWorkQueue } from "./work_queue.ts";
+ *
+ * await using queue = new RedisWorkQueue<{ to: string }, { state: string }>({
+ *   redis: "redis://127.0.0.1:6379",
+ *   key: "politely:run-42",
+ * });
+ * await queue.enqueue([{ to: "447700900001" }, { to: "447700900002" }]);
+ * for (;;) {
+ *   const entries = await queue.claim("worker-1", 10, { blockMs: 1_000 });
+ *   if (entries.length === 0) break;
+ *   for (const entry of entries) {
+ *     if (entry.reclaimed) {
+ *       await queue.complete(entry.id, { state: "uncertain" }); // may have been sent
+ *     } else {
+ *       // … send to entry.item.to …
+ *       await queue.complete(entry.id, { state: "accepted" });
+ *     }
+ *   }
+ * }
+ * ```
+ */
+export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
+  readonly #key: string;
+  readonly #outcomesKey: string;
+  readonly #group: string;
+  readonly #reclaimIdleMs: number;
+  readonly #url: string | undefined;
+  #redis: Promise<RedisCommander> | undefined;
+  #owned: Promise<RedisConnection> | undefined;
+  #ready: Promise<RedisCommander> | undefined;
+  #closed = false;
+
+  /**
+   * Describe the queue; nothing is sent until the first call, which creates
+   * the stream and the consumer group if they do not exist.
+   *
+   * @throws {TypeError} if `key` or `group` is empty.
+   * @throws {RangeError} if `reclaimIdleMs` is not a non-negative finite number.
+   */
+  constructor(options: RedisWorkQueueOptions) {
+    const { redis, key, group = "politely", reclaimIdleMs = 600_000 } = options;
+    for (const [name, value] of [["key", key], ["group", group]] as const) {
+      if (typeof value !== "string" || value === "") {
+        throw new TypeError(
+          `Cannot create RedisWorkQueue: '${name}' must be a non-empty string, current value is ${
+            JSON.stringify(value)
+          }`,
+        );
+      }
+    }
+    if (!(reclaimIdleMs >= 0 && reclaimIdleMs < Infinity)) {
+      throw new RangeError(
+        `Cannot create RedisWorkQueue: 'reclaimIdleMs' must be a non-negative finite number, current value is ${reclaimIdleMs}`,
+      );
+    }
+    this.#key = key;
+    this.#outcomesKey = `${key}:outcomes`;
+    this.#group = group;
+    this.#reclaimIdleMs = Math.ceil(reclaimIdleMs);
+    if (typeof redis === "string") {
+      this.#url = redis;
+    } else {
+      this.#url = undefined;
+      this.#redis = Promise.resolve(redis);
+    }
+  }
+
+  /**
+   * Append items (any iterable, also async: a streamed file) and resolve with
+   * their entry ids, in order.
+   *
+   * @example Enqueuing recipients
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const ids = await queue.enqueue([{ to: "447700900001" }]);
+   * console.log(ids.length); // 1
+   * ```
+   */
+  async enqueue(items: Iterable<Item> | AsyncIterable<Item>): Promise<string[]> {
+    const redis = await this.#connection();
+    const ids: string[] = [];
+    let batch: Promise<unknown>[] = [];
+    const flush = async () => {
+      for (const id of await Promise.all(batch)) ids.push(expectString(id, "XADD"));
+      batch = [];
+    };
+    for await (const item of items) {
+      batch.push(redis.sendCommand(["XADD", this.#key, "*", "item", toJson(item, "item")]));
+      if (batch.length >= ENQUEUE_BATCH) await flush();
+    }
+    await flush();
+    return ids;
+  }
+
+  /**
+   * Put a whole input in the queue so that running this again — from every
+   * worker at once, or after a crash half-way — adds each item exactly once.
+   *
+   * The n-th item gets the entry id `n-0`, and Redis only accepts ids above the
+   * stream's last one: an item whose id is already there (or below) is
+   * skipped. So every worker of a run can start with the same command and
+   * file; the input must come in the same order each time (key the queue by
+   * a hash of the file). Do not mix with {@linkcode RedisWorkQueue.enqueue}
+   * on one key: its time-based ids are far above any position.
+   *
+   * Resolves with how many items this call added.
+   *
+   * @example Every worker loads, then drains
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const added = await queue.load([{ to: "447700900001" }, { to: "447700900002" }]);
+   * console.log(added); // 2 for the first worker, 0 for the others
+   * ```
+   */
+  async load(items: Iterable<Item> | AsyncIterable<Item>): Promise<number> {
+    const redis = await this.#connection();
+    const top = await redis.sendCommand(["XREVRANGE", this.#key, "+", "-", "COUNT", "1"]);
+    const topId = Array.isArray(top) && Array.isArray(top[0]) ? String(top[0][0]) : "0-0";
+    const present = Number(topId.split("-")[0]);
+    let added = 0;
+    let batch: Promise<unknown>[] = [];
+    const flush = async () => {
+      await Promise.all(batch);
+      batch = [];
+    };
+    let position = 0;
+    for await (const item of items) {
+      position++;
+      if (position <= present) continue;
+      const json = toJson(item, "item");
+      batch.push(
+        redis.sendCommand(["XADD", this.#key, `${position}-0`, "item", json]).then(
+          () => added++,
+          (error: unknown) => {
+            // Another loader got there first: the item is in, once.
+            if (!(error instanceof Error && /equal or smaller/.test(error.message))) throw error;
+          },
+        ),
+      );
+      if (batch.length >= ENQUEUE_BATCH) await flush();
+    }
+    await flush();
+    return added;
+  }
+
+  /**
+   * Take up to `count` entries (default 1) for `consumer`, a name unique to
+   * this worker (e.g. host and pid). Entries a quiet worker left behind for
+   * `reclaimIdleMs` come first, flagged `reclaimed: true`; then new ones. When
+   * there are none, waits up to `blockMs` for some; resolves with `[]` if none
+   * came.
+   *
+   * @throws {TypeError} (as a rejection) if `consumer` is empty.
+   * @throws {RangeError} (as a rejection) if `count` is not a positive integer or `blockMs` is negative.
+   *
+   * @example Claiming with a wait
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const entries = await queue.claim(`worker-${Deno.pid}`, 16, { blockMs: 2_000 });
+   * console.log(entries.filter((entry) => entry.reclaimed).length);
+   * ```
+   */
+  async claim(consumer: string, count = 1, options: ClaimOptions = {}): Promise<WorkEntry<Item>[]> {
+    const { blockMs = 0, signal } = options;
+    if (typeof consumer !== "string" || consumer === "") {
+      throw new TypeError(
+        `Cannot claim from RedisWorkQueue: 'consumer' must be a non-empty string, current value is ${
+          JSON.stringify(consumer)
+        }`,
+      );
+    }
+    if (!(Number.isInteger(count) && count > 0)) {
+      throw new RangeError(
+        `Cannot claim from RedisWorkQueue: 'count' must be a positive integer, current value is ${count}`,
+      );
+    }
+    if (!(blockMs >= 0 && blockMs < Infinity)) {
+      throw new RangeError(
+        `Cannot claim from RedisWorkQueue: 'blockMs' must be a non-negative finite number, current value is ${blockMs}`,
+      );
+    }
+    signal?.throwIfAborted();
+    const redis = await this.#ensureGroup();
+    const entries = await this.#reclaim(redis, consumer, count);
+    if (entries.length > 0) {
+      // Reclaimed work needs an answer now: top up with new entries, without waiting.
+      if (entries.length < count) {
+        entries.push(...await this.#read(redis, consumer, count - entries.length, 0));
+      }
+      return entries;
+    }
+    let remainingMs = Math.ceil(blockMs);
+    for (;;) {
+      const sliceMs = Math.min(remainingMs, BLOCK_SLICE_MS);
+      const fresh = await this.#read(redis, consumer, count, sliceMs);
+      remainingMs -= sliceMs;
+      if (fresh.length > 0 || remainingMs <= 0) return fresh;
+      signal?.throwIfAborted();
+    }
+  }
+
+  /**
+   * Record `outcome` for entry `id` and acknowledge it, atomically. Resolves
+   * `true`, or `false` when the entry was not pending any more (another worker
+   * took it over and completed it first): then nothing was recorded.
+   *
+   * @example Recording a result
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const [entry] = await queue.claim("worker-1");
+   * if (entry) await queue.complete(entry.id, { state: "accepted", messageUuid: "…" });
+   * ```
+   */
+  async complete(id: string, outcome: Outcome): Promise<boolean> {
+    const redis = await this.#ensureGroup();
+    const recorded = await COMPLETE.run(redis, [this.#key, this.#outcomesKey], [
+      this.#group,
+      id,
+      toJson(outcome, "outcome"),
+    ]);
+    return recorded === 1;
+  }
+
+  /**
+   * The outcome recorded for entry `id`, or `undefined` if it has none yet.
+   *
+   * @example Looking up a result
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * console.log(await queue.outcome("1700000000000-0"));
+   * ```
+   */
+  async outcome(id: string): Promise<Outcome | undefined> {
+    const redis = await this.#connection();
+    const json = await redis.sendCommand(["HGET", this.#outcomesKey, id]);
+    return json === null ? undefined : JSON.parse(expectString(json, "HGET")) as Outcome;
+  }
+
+  /**
+   * How many entries were enqueued, are pending with a worker, and are completed.
+   * The queue is drained when `completed === enqueued`.
+   *
+   * @example Waiting for the end of a run
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const { enqueued, completed } = await queue.counts();
+   * console.log(`${completed}/${enqueued}`);
+   * ```
+   */
+  async counts(): Promise<WorkQueueCounts> {
+    const redis = await this.#ensureGroup();
+    const [enqueued, pending, completed] = await Promise.all([
+      redis.sendCommand(["XLEN", this.#key]),
+      redis.sendCommand(["XPENDING", this.#key, this.#group]),
+      redis.sendCommand(["HLEN", this.#outcomesKey]),
+    ]);
+    return {
+      enqueued: expectInteger(enqueued, "XLEN"),
+      pending: expectInteger(Array.isArray(pending) ? pending[0] : pending, "XPENDING"),
+      completed: expectInteger(completed, "HLEN"),
+    };
+  }
+
+  /**
+   * Close the connection this queue opened from a URL (a client passed in
+   * stays open). Replies already asked for arrive first.
+   *
+   * @example Closing when done
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * const queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * await queue.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const connection = await this.#owned?.catch(() => undefined);
+    await connection?.close();
+  }
+
+  /** Same as {@linkcode RedisWorkQueue.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #connection(): Promise<RedisCommander> {
+    if (this.#closed) {
+      return Promise.reject(new Error(`RedisWorkQueue for key '${this.#key}' is closed`));
+    }
+    if (this.#redis === undefined) {
+      this.#owned = connectRedis(this.#url!);
+      this.#redis = this.#owned;
+    }
+    return this.#redis;
+  }
+
+  /** Create the stream and group once; an existing group (BUSYGROUP) is fine. */
+  #ensureGroup(): Promise<RedisCommander> {
+    this.#ready ??= this.#connection().then(async (redis) => {
+      try {
+        // Start at 0: items enqueued before any worker came are delivered too.
+        await redis.sendCommand(["XGROUP", "CREATE", this.#key, this.#group, "0", "MKSTREAM"]);
+      } catch (error) {
+        if (!(error instanceof Error && error.message.startsWith("BUSYGROUP"))) throw error;
+      }
+      return redis;
+    });
+    this.#ready.catch(() => {
+      this.#ready = undefined; // let the next call try again
+    });
+    return this.#ready;
+  }
+
+  /** Take over entries idle for reclaimIdleMs, scanning the whole pending list once. */
+  async #reclaim(
+    redis: RedisCommander,
+    consumer: string,
+    count: number,
+  ): Promise<WorkEntry<Item>[]> {
+    const entries: WorkEntry<Item>[] = [];
+    let cursor = "0-0";
+    do {
+      const reply = await redis.sendCommand([
+        "XAUTOCLAIM",
+        this.#key,
+        this.#group,
+        consumer,
+        String(this.#reclaimIdleMs),
+        cursor,
+        "COUNT",
+        String(count - entries.length),
+      ]);
+      if (!Array.isArray(reply) || reply.length < 2) throw unexpected("XAUTOCLAIM", reply);
+      cursor = expectString(reply[0], "XAUTOCLAIM");
+      entries.push(...this.#parseEntries(reply[1], true));
+    } while (cursor !== "0-0" && entries.length < count);
+    return entries;
+  }
+
+  async #read(
+    redis: RedisCommander,
+    consumer: string,
+    count: number,
+    blockMs: number,
+  ): Promise<WorkEntry<Item>[]> {
+    // BLOCK 0 would mean "forever": leave it out for a plain, non-blocking read.
+    const block = blockMs > 0 ? ["BLOCK", String(blockMs)] : [];
+    const reply = await redis.sendCommand([
+      "XREADGROUP",
+      "GROUP",
+      this.#group,
+      consumer,
+      "COUNT",
+      String(count),
+      ...block,
+      "STREAMS",
+      this.#key,
+      ">",
+    ]);
+    if (reply === null) return [];
+    // RESP2: [[key, entries]]; RESP3 (a client passed in may speak it): { key: entries }.
+    let entries: unknown;
+    if (Array.isArray(reply) && Array.isArray(reply[0])) entries = reply[0][1];
+    else if (reply instanceof Map) entries = reply.get(this.#key);
+    else if (typeof reply === "object") entries = (reply as Record<string, unknown>)[this.#key];
+    return this.#parseEntries(entries ?? reply, false);
+  }
+
+  /** `[[id, [field, value, …]], …]` → entries; deleted entries (null fields) are skipped. */
+  #parseEntries(raw: unknown, reclaimed: boolean): WorkEntry<Item>[] {
+    if (!Array.isArray(raw)) throw unexpected("stream entries", raw);
+    const entries: WorkEntry<Item>[] = [];
+    for (const entry of raw) {
+      if (!Array.isArray(entry)) throw unexpected("stream entry", entry);
+      const [id, fields] = entry as unknown[];
+      if (!Array.isArray(fields)) continue;
+      const at = fields.indexOf("item");
+      const json = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+      entries.push({
+        id: expectString(id, "stream entry id"),
+        item: JSON.parse(expectString(json, "stream entry item")) as Item,
+        reclaimed,
+      });
+    }
+    return entries;
+  }
+}
+
+function toJson(value: unknown, what: string): string {
+  const json = JSON.stringify(value);
+  if (json === undefined) {
+    throw new TypeError(
+      `RedisWorkQueue: the ${what} must be JSON-serializable, current value is ${value}`,
+    );
+  }
+  return json;
+}
+
+function unexpected(what: string, reply: unknown): TypeError {
+  return new TypeError(`RedisWorkQueue got an unexpected ${what} reply: ${JSON.stringify(reply)}`);
+}
+
+function expectString(value: unknown, what: string): string {
+  if (typeof value !== "string") throw unexpected(what, value);
+  return value;
+}
+
+function expectInteger(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) throw unexpected(what, value);
+  return value;
+}

@@ -1,0 +1,1086 @@
+import assert from "node:assert/strict";
+import { FakeClock } from "../lib/fake_clock.ts";
+import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/limiter.ts";
+import type { Recipient } from "../lib/recipients.ts";
+import {
+  runSendJob,
+  type SendCounts,
+  type SendJobOptions,
+  type SendJobResult,
+  type SendJournal,
+} from "../lib/send_job.ts";
+import { TokenBucket } from "../lib/token_bucket.ts";
+import type { SendOutcome, SmsMessage } from "../lib/vonage/messages.ts";
+
+// ---------------------------------------------------------------------------
+// Outcomes, as the Vonage client reports them.
+
+const accepted = (to: string, attempt: number): SendOutcome => ({
+  kind: "accepted",
+  status: 202,
+  messageUuid: `uuid-${to}-${attempt}`,
+});
+const throttled = (retryAfterMs?: number): SendOutcome =>
+  retryAfterMs === undefined
+    ? { kind: "throttled", status: 429, title: "Rate Limit Hit", detail: "" }
+    : { kind: "throttled", status: 429, title: "Rate Limit Hit", detail: "", retryAfterMs };
+const unavailable = (retryAfterMs: number): SendOutcome => ({
+  kind: "unavailable",
+  status: 503,
+  title: "Service Unavailable",
+  detail: "",
+  retryAfterMs,
+});
+const invalidNumber: SendOutcome = {
+  kind: "rejected",
+  status: 422,
+  title: "Invalid params",
+  detail: "The value of one or more parameters is invalid.",
+  invalidParameters: [{ name: "to", reason: "Not a valid phone number" }],
+};
+const unauthorized: SendOutcome = {
+  kind: "auth",
+  status: 401,
+  title: "Unauthorized",
+  detail: "Invalid Token",
+};
+const outOfCredit: SendOutcome = {
+  kind: "payment",
+  status: 402,
+  title: "Low balance",
+  detail: "This request could not be performed due to your account balance being low.",
+};
+const serverError: SendOutcome = { kind: "uncertain", status: 500, reason: "server error 500" };
+const refused: SendOutcome = { kind: "not-sent", reason: "Connection refused (os error 111)" };
+
+// ---------------------------------------------------------------------------
+// The fakes: one event log shared by the journal and the API, in virtual time.
+
+type EventType =
+  | "sending" // journal.sending() was called
+  | "durable" // … and its promise resolved
+  | "released"
+  | "accepted"
+  | "failed"
+  | "uncertain"
+  | "call" // sendSms() was called
+  | "answer"; // sendSms() returned
+
+interface Event {
+  type: EventType;
+  to: string;
+  atMs: number;
+  /** A reason, a message uuid, or an outcome kind. */
+  detail?: string;
+}
+
+class Log {
+  readonly events: Event[] = [];
+  constructor(readonly clock: FakeClock) {}
+  add(type: EventType, to: string, detail?: string): void {
+    const event: Event = { type, to, atMs: this.clock.now() };
+    if (detail !== undefined) event.detail = detail;
+    this.events.push(event);
+  }
+  of(to: string, ...types: EventType[]): Event[] {
+    return this.events.filter((e) => e.to === to && (types.length === 0 || types.includes(e.type)));
+  }
+  typesOf(to: string, ...types: EventType[]): string[] {
+    return this.of(to, ...types).map((e) => e.type);
+  }
+  count(type: EventType): number {
+    return this.events.filter((e) => e.type === type).length;
+  }
+}
+
+interface RecordingJournalOptions {
+  /** Virtual time a `sending` record takes to become durable (an fsync). */
+  sendingDelayMs?: number;
+  /** Make one record fail: the journal's promise rejects with `error`. */
+  failOn?: { type: "sending" | "released" | "accepted"; to: string; error: Error };
+}
+
+/** A {@linkcode SendJournal} that writes every record into the log. */
+class RecordingJournal implements SendJournal {
+  constructor(readonly log: Log, readonly options: RecordingJournalOptions = {}) {}
+
+  async #record(type: EventType, to: string, detail?: string): Promise<void> {
+    this.log.add(type, to, detail);
+    const fail = this.options.failOn;
+    if (fail !== undefined && fail.type === type && fail.to === to) throw fail.error;
+    await Promise.resolve();
+  }
+
+  async sending(to: string): Promise<void> {
+    await this.#record("sending", to);
+    const delayMs = this.options.sendingDelayMs ?? 0;
+    if (delayMs > 0) await this.log.clock.sleep(delayMs);
+    this.log.add("durable", to);
+  }
+  released(to: string, reason: string): Promise<void> {
+    return this.#record("released", to, reason);
+  }
+  accepted(to: string, messageUuid: string): Promise<void> {
+    return this.#record("accepted", to, messageUuid);
+  }
+  failed(to: string, reason: string): Promise<void> {
+    return this.#record("failed", to, reason);
+  }
+  uncertain(to: string, reason: string): Promise<void> {
+    return this.#record("uncertain", to, reason);
+  }
+}
+
+/** What the scripted API does with one request: answer after `latencyMs`, or throw. */
+type Step = SendOutcome | { outcome: SendOutcome; latencyMs?: number } | { throws: Error };
+
+/**
+ * A scripted `sendSms`: `script(to, attempt)` says what happens to the
+ * attempt-th request for `to`. Like the real client, it throws when its signal
+ * is already aborted (the request never leaves) and answers `uncertain` when
+ * the signal aborts while the request is in flight.
+ */
+class FakeApi {
+  readonly #tries = new Map<string, number>();
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly messages: SmsMessage[] = [];
+
+  constructor(
+    readonly log: Log,
+    readonly script: (to: string, attempt: number) => Step = (to, attempt) => accepted(to, attempt),
+    readonly defaultLatencyMs = 0,
+  ) {}
+
+  sendSms = async (message: SmsMessage, options: { signal: AbortSignal }): Promise<SendOutcome> => {
+    const { to } = message;
+    const attempt = (this.#tries.get(to) ?? 0) + 1;
+    this.#tries.set(to, attempt);
+    this.messages.push(message);
+    this.log.add("call", to, String(attempt));
+    options.signal.throwIfAborted();
+    const step = this.script(to, attempt);
+    if ("throws" in step) throw step.throws;
+    const { outcome, latencyMs = this.defaultLatencyMs } = "outcome" in step
+      ? step
+      : { outcome: step };
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let answer = outcome;
+    try {
+      if (latencyMs > 0) await this.log.clock.sleep(latencyMs, options.signal);
+    } catch {
+      answer = { kind: "uncertain", reason: "aborted while the request was in flight" };
+    } finally {
+      this.inFlight--;
+    }
+    this.log.add("answer", to, answer.kind);
+    return answer;
+  };
+
+  calls(to: string): number {
+    return this.#tries.get(to) ?? 0;
+  }
+}
+
+/** A limiter that grants at once unless paused, and records what the job told it. */
+class RecordingLimiter implements Limiter {
+  readonly pauses: Array<{ atMs: number; ms: number }> = [];
+  readonly observed: LimiterOutcome[] = [];
+  readonly rates: number[] = [];
+  #pausedUntilMs = -Infinity;
+
+  constructor(readonly clock: FakeClock, public ratePerSecond: number) {}
+
+  async take(_n?: number, options?: TakeOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const waitMs = this.#pausedUntilMs - this.clock.now();
+    if (waitMs > 0) await this.clock.sleep(waitMs, options?.signal);
+  }
+  pause(ms: number): void {
+    this.pauses.push({ atMs: this.clock.now(), ms });
+    this.#pausedUntilMs = Math.max(this.#pausedUntilMs, this.clock.now() + ms);
+  }
+  observe(outcome: LimiterOutcome): void {
+    this.observed.push(outcome);
+  }
+  setRate(ratePerSecond: number): void {
+    this.rates.push(ratePerSecond);
+    this.ratePerSecond = ratePerSecond;
+  }
+}
+
+/** `n` recipients with distinct numbers, in order. */
+function recipients(n: number): Recipient[] {
+  return Array.from({ length: n }, (_, i) => ({ line: i + 2, to: `1415555${1000 + i}` }));
+}
+
+/**
+ * Run virtual time until `job` settles: wake the next sleeper whenever there
+ * is one, else give real I/O (a journal file) a moment.
+ */
+async function drive<T>(clock: FakeClock, job: Promise<T>): Promise<T> {
+  let settled = false;
+  job.then(() => (settled = true), () => (settled = true));
+  let idle = 0;
+  while (!settled) {
+    if (clock.pendingSleepers > 0) {
+      idle = 0;
+      await clock.advanceTo(clock.nextDueMs!);
+    } else {
+      if (++idle > 2_000) {
+        throw new Error("the send job hangs: nothing sleeps and it has not ended");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+  return job;
+}
+
+type Overrides = Partial<SendJobOptions>;
+
+/** Run a job on a fresh setup; everything not overridden is the plain default. */
+async function run(
+  clock: FakeClock,
+  list: Iterable<Recipient> | AsyncIterable<Recipient>,
+  api: FakeApi,
+  overrides: Overrides = {},
+): Promise<SendJobResult> {
+  const options: SendJobOptions = {
+    sendSms: api.sendSms,
+    limiter: new RecordingLimiter(clock, 20),
+    from: "Acme",
+    text: "Hello",
+    journal: new RecordingJournal(api.log),
+    ratePerSecond: 20,
+    clock,
+    random: () => 0.5,
+    ...overrides,
+  };
+  return await drive(clock, runSendJob(list, options));
+}
+
+/** Every recipient handed over ends in exactly one bucket. */
+function assertBalanced(result: SendJobResult): void {
+  assert.equal(
+    result.accepted + result.failed + result.uncertain + result.skipped + result.pending,
+    result.total,
+    `counts do not add up: ${JSON.stringify(result)}`,
+  );
+}
+
+/** For every number: each sendSms call comes after as many durable `sending` records. */
+function assertSendingBeforeEveryCall(log: Log): void {
+  const durable = new Map<string, number>();
+  const calls = new Map<string, number>();
+  for (const event of log.events) {
+    if (event.type === "durable") durable.set(event.to, (durable.get(event.to) ?? 0) + 1);
+    if (event.type === "call") {
+      const n = (calls.get(event.to) ?? 0) + 1;
+      calls.set(event.to, n);
+      assert.ok(
+        (durable.get(event.to) ?? 0) >= n,
+        `call ${n} to ${event.to} at ${event.atMs} ms left before its sending record was durable`,
+      );
+    }
+  }
+}
+
+const constantNoJitter = { strategy: "constant", jitter: "none" } as const;
+
+// ---------------------------------------------------------------------------
+// Pacing and the first request.
+
+Deno.test("runSendJob() paces 100 sends at exactly 50 ms through a 20/s bucket", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log);
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const result = await run(clock, recipients(100), api, { limiter });
+
+  const callTimes = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+  assert.deepEqual(callTimes, Array.from({ length: 100 }, (_, i) => i * 50));
+  assert.equal(result.accepted, 100);
+  assert.equal(result.attempts, 100);
+  assert.equal(result.throttled, 0);
+  assert.equal(result.elapsedMs, 4950);
+  assert.ok(Math.abs(result.achievedRatePerSecond - 20) < 1e-9, `${result.achievedRatePerSecond}`);
+  assert.equal(result.pending, 0);
+  assert.equal(result.stoppedBy, undefined);
+  assertBalanced(result);
+  // Every number got its own text and one accepted record with the server's uuid.
+  for (const { to } of recipients(100)) {
+    assert.deepEqual(log.of(to, "accepted").map((e) => e.detail), [`uuid-${to}-1`]);
+  }
+  assert.ok(api.messages.every((m) => m.from === "Acme" && m.text === "Hello"));
+});
+
+Deno.test("runSendJob() keeps at most `concurrency` requests in flight", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log, undefined, 1_000);
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const result = await run(clock, recipients(40), api, { limiter, concurrency: 4 });
+  assert.equal(api.maxInFlight, 4);
+  assert.equal(result.accepted, 40);
+  // The first request goes alone (answered at 1000); then 4 at a time, one
+  // second each, started 50 ms apart: 39 more in 10 rounds.
+  assert.equal(result.elapsedMs, 1_000 + 9 * 1_000 + 2 * 50 + 1_000);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() sends the first request alone, so bad credentials cost one request", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log, () => unauthorized);
+  const limiter = new TokenBucket({ ratePerSecond: 1000, burst: 1000, clock });
+  const result = await run(clock, recipients(50), api, { limiter, concurrency: 16 });
+
+  assert.equal(log.count("call"), 1);
+  assert.equal(result.stoppedBy, "auth");
+  assert.match(result.stopReason ?? "", /^401 Unauthorized/);
+  assert.equal(result.attempts, 1);
+  assert.equal(result.pending, 50);
+  assert.equal(result.failed, 0);
+  assert.equal(result.uncertain, 0);
+  assert.equal(result.total, 50);
+  assert.equal(log.count("failed"), 0);
+  // The one request is released: definitely not accepted, safe to send later.
+  const first = recipients(1)[0]!.to;
+  assert.deepEqual(log.typesOf(first), ["sending", "durable", "call", "answer", "released"]);
+  assertBalanced(result);
+});
+
+// ---------------------------------------------------------------------------
+// Server answers.
+
+Deno.test("runSendJob() stops the run on 402 and leaves the rest pending", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(10);
+  const broke = list[3]!.to;
+  const api = new FakeApi(log, (to, n) => to === broke ? outOfCredit : accepted(to, n));
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const result = await run(clock, list, api, { limiter, concurrency: 1, ratePerSecond: 10 });
+
+  assert.equal(result.stoppedBy, "payment");
+  assert.match(result.stopReason ?? "", /^402 Low balance/);
+  assert.equal(log.count("call"), 4);
+  assert.equal(result.accepted, 3);
+  assert.equal(result.pending, 7);
+  assert.equal(result.failed, 0);
+  // The 402 at 300 ms is the last answer.
+  assert.equal(result.elapsedMs, 300);
+  assert.deepEqual(log.typesOf(broke, "released", "failed", "uncertain"), ["released"]);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() records a 422 as failed with the invalid parameter and carries on", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(5);
+  const bad = list[1]!.to;
+  const api = new FakeApi(log, (to, n) => to === bad ? invalidNumber : accepted(to, n));
+  const seen: SendCounts[] = [];
+  const result = await run(clock, list, api, { onProgress: (counts) => seen.push({ ...counts }) });
+
+  assert.equal(result.accepted, 4);
+  assert.equal(result.failed, 1);
+  assert.equal(api.calls(bad), 1);
+  const reason = log.of(bad, "failed")[0]?.detail ?? "";
+  assert.match(reason, /^422 Invalid params/);
+  assert.match(reason, /to: Not a valid phone number/);
+  assert.deepEqual(result.failedByReason, { [reason]: 1 });
+  assert.equal(result.stoppedBy, undefined);
+  assertBalanced(result);
+  // The last progress report holds the final counts.
+  const { failedByReason: _, pending: __, elapsedMs: ___, achievedRatePerSecond: ____, ...final } =
+    result;
+  assert.deepEqual(seen.at(-1), final);
+});
+
+Deno.test("runSendJob() records a 500 as uncertain and does not retry it", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(3);
+  const doubtful = list[0]!.to;
+  const api = new FakeApi(log, (to, n) => to === doubtful ? serverError : accepted(to, n));
+  const result = await run(clock, list, api);
+
+  assert.equal(api.calls(doubtful), 1);
+  assert.equal(result.uncertain, 1);
+  assert.equal(result.accepted, 2);
+  assert.deepEqual(log.of(doubtful, "uncertain").map((e) => e.detail), ["server error 500"]);
+  assert.deepEqual(log.typesOf(doubtful, "sending", "released", "uncertain"), [
+    "sending",
+    "uncertain",
+  ]);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() retries a 500 with retryUncertain and records the acceptance", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log, (to, n) => n === 1 ? serverError : accepted(to, n));
+  const result = await run(clock, recipients(2), api, { retryUncertain: true });
+
+  assert.equal(result.accepted, 2);
+  assert.equal(result.uncertain, 0);
+  assert.equal(result.attempts, 4);
+  for (const { to } of recipients(2)) {
+    // No `released` between the tries: the first one may have been accepted.
+    assert.deepEqual(log.typesOf(to, "sending", "released", "accepted", "uncertain"), [
+      "sending",
+      "sending",
+      "accepted",
+    ]);
+    assert.deepEqual(log.of(to, "accepted").map((e) => e.detail), [`uuid-${to}-2`]);
+  }
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() keeps a retried uncertain message uncertain when later tries are refused", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, (_to, n) => n === 1 ? serverError : throttled());
+  const result = await run(clock, [only!], api, { retryUncertain: true, maxTries: 3 });
+
+  assert.equal(api.calls(only!.to), 3);
+  assert.equal(result.failed, 0, "the first try may have been accepted: not a failure");
+  assert.equal(result.uncertain, 1);
+  // Never `released`: a crash between tries must replay as uncertain, not pending.
+  assert.deepEqual(log.typesOf(only!.to, "sending", "released", "failed", "uncertain"), [
+    "sending",
+    "sending",
+    "sending",
+    "uncertain",
+  ]);
+  assert.match(log.of(only!.to, "uncertain")[0]?.detail ?? "", /server error 500/);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() records a doubtful message uncertain, not pending, when the run stops before its retry", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, () => serverError);
+  const stop = new AbortController();
+  clock.sleep(500).then(() => stop.abort(new Error("interrupted")));
+  const result = await run(clock, [only!], api, {
+    retryUncertain: true,
+    signal: stop.signal,
+    backoff: { ...constantNoJitter, baseMs: 1_000 },
+  });
+  assert.equal(api.calls(only!.to), 1);
+  assert.deepEqual([result.stoppedBy, result.uncertain, result.pending], ["interrupt", 1, 0]);
+  assert.deepEqual(log.typesOf(only!.to, "sending", "released", "uncertain"), [
+    "sending",
+    "uncertain",
+  ]);
+});
+
+Deno.test("runSendJob() retries a request that was not sent, releasing each try", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, (to, n) => n < 3 ? refused : accepted(to, n));
+  const result = await run(clock, [only!], api, {
+    backoff: { strategy: "exponential", jitter: "none", baseMs: 100 },
+  });
+
+  assert.equal(result.accepted, 1);
+  assert.equal(result.attempts, 3);
+  assert.deepEqual(log.of(only!.to, "call").map((e) => e.atMs), [0, 100, 300]);
+  assert.deepEqual(log.typesOf(only!.to, "sending", "released", "accepted"), [
+    "sending",
+    "released",
+    "sending",
+    "released",
+    "sending",
+    "accepted",
+  ]);
+  assert.equal(log.of(only!.to, "released")[0]?.detail, "Connection refused (os error 111)");
+  assertBalanced(result);
+});
+
+// ---------------------------------------------------------------------------
+// Throttling.
+
+Deno.test("runSendJob() pauses the limiter after a 429: the hint, else one interval", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(3);
+  const [a, b, c] = list.map((r) => r.to);
+  const api = new FakeApi(log, (to, n) => {
+    if (to === a && n === 1) return throttled();
+    if (to === b && n === 1) return throttled(3_000);
+    if (to === c && n === 1) return unavailable(700);
+    return accepted(to, n);
+  });
+  const limiter = new RecordingLimiter(clock, 20);
+  // A backoff far longer than any hint: a hinted retry must not use it.
+  const result = await run(clock, list, api, {
+    limiter,
+    concurrency: 1,
+    easeOnThrottle: 0,
+    backoff: { ...constantNoJitter, baseMs: 10_000 },
+  });
+
+  assert.deepEqual(limiter.pauses, [{ atMs: 0, ms: 50 }, { atMs: 10_000, ms: 3_000 }]);
+  assert.deepEqual(log.of(a!, "call").map((e) => e.atMs), [0, 10_000]);
+  assert.deepEqual(log.of(b!, "call").map((e) => e.atMs), [10_000, 13_000]);
+  assert.deepEqual(log.of(c!, "call").map((e) => e.atMs), [13_000, 13_700]);
+  assert.deepEqual(limiter.observed, [
+    "throttled",
+    "accepted",
+    "throttled",
+    "accepted",
+    "accepted",
+  ]);
+  assert.equal(result.throttled, 2);
+  assert.equal(result.attempts, 6);
+  assert.equal(result.accepted, 3);
+  assert.deepEqual(limiter.rates, [], "easing is off");
+  for (const to of [a!, b!, c!]) {
+    assert.deepEqual(log.typesOf(to, "sending", "released", "accepted"), [
+      "sending",
+      "released",
+      "sending",
+      "accepted",
+    ]);
+  }
+  assert.equal(log.of(a!, "released")[0]?.detail, "429 Rate Limit Hit");
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() holds a TokenBucket for the pause: no send before the hint runs out", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(4);
+  const api = new FakeApi(
+    log,
+    (to, n) => to === list[1]!.to && n === 1 ? throttled(2_000) : accepted(to, n),
+  );
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const result = await run(clock, list, api, { limiter, concurrency: 4, easeOnThrottle: 0 });
+
+  // 0 and 50: first two; the 429 at 50 pauses the bucket until 2050, and the bucket
+  // stands still meanwhile, so the token owed for the send at 50 comes due at 2100.
+  const calls = log.events.filter((e) => e.type === "call").map((e) => [e.to, e.atMs]);
+  assert.deepEqual(calls, [
+    [list[0]!.to, 0],
+    [list[1]!.to, 50],
+    [list[2]!.to, 2_100],
+    [list[3]!.to, 2_150],
+    [list[1]!.to, 2_200],
+  ]);
+  assert.equal(result.accepted, 4);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() eases a TokenBucket 2% per 429, never below minRateShare", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const ratesSeen: number[] = [];
+  const api = new FakeApi(log, (to, n) => {
+    ratesSeen.push(limiter.ratePerSecond);
+    return n <= 12 ? throttled() : accepted(to, n);
+  });
+  const result = await run(clock, [only!], api, {
+    limiter,
+    backoff: { ...constantNoJitter, baseMs: 10 },
+  });
+
+  const expected = [20];
+  for (let i = 0; i < 12; i++) expected.push(Math.max(16, expected.at(-1)! * 0.98));
+  assert.equal(ratesSeen.length, 13);
+  ratesSeen.forEach((rate, i) => assert.ok(Math.abs(rate - expected[i]!) < 1e-9, `${i}: ${rate}`));
+  assert.equal(limiter.ratePerSecond, 16);
+  assert.equal(result.throttled, 12);
+  assert.equal(result.accepted, 1);
+  // Each retry waits at least the pause: one interval at the rate of the time.
+  const times = log.of(only!.to, "call").map((e) => e.atMs);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(
+      times[i]! - times[i - 1]! >= 1000 / 20 - 1e-9,
+      `gap ${i}: ${times[i]! - times[i - 1]!}`,
+    );
+  }
+});
+
+Deno.test("runSendJob() never raises the rate while easing", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const limiter = new TokenBucket({ ratePerSecond: 0.5, burst: 1, clock });
+  const api = new FakeApi(log, (to, n) => n === 1 ? throttled() : accepted(to, n));
+  // The job was told 1/s but the bucket runs at 0.5/s: a 429 must not speed it up to 0.8/s.
+  await run(clock, [only!], api, { limiter, ratePerSecond: 1 });
+  assert.equal(limiter.ratePerSecond, 0.5, "already below the floor of 0.8: left alone");
+});
+
+Deno.test("runSendJob() against a strict server: each number accepted once, never called after", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  // The server allows 10/s; the job starts at 20/s and learns down to its floor.
+  const server = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const api = new FakeApi(log, (to, n) => server.tryTake() ? accepted(to, n) : throttled(), 20);
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  let state = 12345;
+  const random = () => {
+    // xorshift32: reproducible jitter.
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 2 ** 32;
+  };
+  const list = recipients(30);
+  const result = await run(clock, list, api, { limiter, concurrency: 4, random });
+
+  assert.equal(result.accepted, 30);
+  assert.ok(result.throttled > 0);
+  assert.equal(result.attempts, 30 + result.throttled);
+  assert.equal(log.count("call"), result.attempts);
+  assert.equal(limiter.ratePerSecond, 16);
+  for (const { to } of list) {
+    const answers = log.of(to, "answer").map((e) => e.detail);
+    assert.equal(answers.at(-1), "accepted");
+    assert.ok(answers.slice(0, -1).every((kind) => kind === "throttled"), `${to}: ${answers}`);
+    const records = log.typesOf(to, "sending", "released", "accepted");
+    const expected = answers.flatMap((kind) =>
+      kind === "accepted" ? ["sending", "accepted"] : ["sending", "released"]
+    );
+    assert.deepEqual(records, expected);
+  }
+  assertSendingBeforeEveryCall(log);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() gives up after maxTries with a 'gave up' reason", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, () => throttled());
+  const result = await run(clock, [only!], api, {
+    maxTries: 3,
+    backoff: { ...constantNoJitter, baseMs: 100 },
+  });
+
+  assert.equal(api.calls(only!.to), 3);
+  assert.equal(result.failed, 1);
+  assert.equal(result.throttled, 3);
+  assert.deepEqual(result.failedByReason, { "gave up: 429 Rate Limit Hit": 1 });
+  assert.deepEqual(log.typesOf(only!.to, "sending", "released", "failed"), [
+    "sending",
+    "released",
+    "sending",
+    "released",
+    "sending",
+    "released",
+    "failed",
+  ]);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() gives up when the next wait would pass maxTimeMs, not at the deadline", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, () => throttled(1_000));
+  const result = await run(clock, [only!], api, { maxTimeMs: 2_500 });
+
+  assert.deepEqual(log.of(only!.to, "call").map((e) => e.atMs), [0, 1_000, 2_000]);
+  assert.equal(result.failed, 1);
+  assert.deepEqual(result.failedByReason, { "gave up: 429 Rate Limit Hit": 1 });
+  assert.equal(result.elapsedMs, 2_000);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() counts maxTimeMs from the first send, not from the queue", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(3);
+  const last = list[2]!.to;
+  const api = new FakeApi(
+    log,
+    (to, n) => to === last && n === 1 ? throttled(500) : accepted(to, n),
+  );
+  // 1/s, three workers: the third message waits 2 s in the bucket's queue first.
+  const limiter = new TokenBucket({ ratePerSecond: 1, burst: 1, clock });
+  const result = await run(clock, list, api, {
+    limiter,
+    ratePerSecond: 1,
+    concurrency: 3,
+    maxTimeMs: 1_800,
+    easeOnThrottle: 0,
+  });
+  assert.equal(result.accepted, 3, JSON.stringify(result.failedByReason));
+  assert.deepEqual(log.of(last, "call").map((e) => e.atMs), [2_000, 3_500]);
+});
+
+// ---------------------------------------------------------------------------
+// Earlier runs, interrupts and failures.
+
+Deno.test("runSendJob() skips numbers an earlier run decided, and sends pending ones", async () => {
+  const list = recipients(5);
+  const [a, b, c, d] = list.map((r) => r.to);
+  const previous = new Map<string, JournalState>([
+    [a!, { state: "accepted", messageUuid: "uuid-a", attempts: 1 }],
+    [b!, { state: "failed", reason: "422 Invalid params", attempts: 1 }],
+    [c!, { state: "uncertain", reason: "server error 500", attempts: 1 }],
+    [d!, { state: "pending", reason: "429 Rate Limit Hit", attempts: 2 }],
+  ]);
+  for (const resendUncertain of [false, true]) {
+    const clock = new FakeClock();
+    const log = new Log(clock);
+    const api = new FakeApi(log);
+    const result = await run(clock, list, api, { previous, resendUncertain });
+    const sent = api.messages.map((m) => m.to);
+    assert.deepEqual(
+      sent,
+      resendUncertain ? [c, d, list[4]!.to] : [d, list[4]!.to],
+      `resendUncertain: ${resendUncertain}`,
+    );
+    assert.equal(result.skipped, resendUncertain ? 2 : 3);
+    assert.equal(result.accepted, resendUncertain ? 3 : 2);
+    assert.equal(result.total, 5);
+    assertBalanced(result);
+  }
+});
+
+Deno.test("runSendJob() with a journal file: a rerun sends only what is still pending", async () => {
+  const directory = await Deno.makeTempDir({ prefix: "send_job_test_" });
+  try {
+    const path = `${directory}/recipients.csv.journal.jsonl`;
+    const header = { from: "Acme", textHash: await hashMessageText("Hello") };
+    const list = recipients(6);
+    const [a, b, c, d, e, f] = list.map((r) => r.to);
+
+    // First run: accepted, 422, 500, then 402 stops the run at d.
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const first = await Journal.open(path, header, { clock });
+    const log = new Log(clock);
+    const script = (to: string, n: number): Step =>
+      to === b ? invalidNumber : to === c ? serverError : to === d ? outOfCredit : accepted(to, n);
+    const one = await run(clock, list, new FakeApi(log, script), {
+      journal: first,
+      concurrency: 1,
+    });
+    await first.close();
+    assert.equal(one.stoppedBy, "payment");
+    assert.deepEqual([one.accepted, one.failed, one.uncertain, one.pending], [1, 1, 1, 3]);
+
+    // Second run: the replay skips a, b and c; d, e and f go out.
+    const second = await Journal.open(path, header, { clock });
+    assert.deepEqual(
+      [a, b, c, d].map((to) => second.previous.get(to!)?.state),
+      ["accepted", "failed", "uncertain", "pending"],
+    );
+    const log2 = new Log(clock);
+    const api2 = new FakeApi(log2);
+    const two = await run(clock, list, api2, {
+      journal: second,
+      previous: second.previous,
+      concurrency: 2,
+    });
+    await second.close();
+    assert.deepEqual(api2.messages.map((m) => m.to).sort(), [d, e, f]);
+    assert.deepEqual([two.skipped, two.accepted, two.pending], [3, 3, 0]);
+
+    // What the file says now.
+    const third = await Journal.open(path, header, { clock });
+    assert.deepEqual(
+      list.map(({ to }) => third.previous.get(to)?.state),
+      ["accepted", "failed", "uncertain", "accepted", "accepted", "accepted"],
+    );
+    assert.equal(third.previous.get(d!)?.attempts, 2);
+    await third.close();
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+/**
+ * The interrupt setup: 20 numbers, 4 workers, a 10/s bucket, 1 s per request.
+ * Sends go at 0 (alone), then 1000, 1100, 1200, 1300, then 2000, 2100 … as
+ * answers free the workers.
+ */
+function interruptSetup(): {
+  clock: FakeClock;
+  log: Log;
+  api: FakeApi;
+  overrides: { limiter: Limiter; ratePerSecond: number; concurrency: number };
+} {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log, undefined, 1_000);
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  return { clock, log, api, overrides: { limiter, ratePerSecond: 10, concurrency: 4 } };
+}
+
+Deno.test("runSendJob() on interrupt: no new sends, in-flight requests finish and are recorded", async () => {
+  const { clock, log, api, overrides } = interruptSetup();
+  const stop = new AbortController();
+  clock.sleep(2_150).then(() => stop.abort(new Error("interrupted")));
+  const result = await run(clock, recipients(20), api, { ...overrides, signal: stop.signal });
+
+  const callTimes = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+  assert.deepEqual(callTimes, [0, 1_000, 1_100, 1_200, 1_300, 2_000, 2_100]);
+  assert.equal(result.stoppedBy, "interrupt");
+  assert.equal(result.accepted, 7, "the four in flight at 2150 finished");
+  assert.equal(result.pending, 13);
+  assert.equal(result.uncertain, 0);
+  assert.equal(result.elapsedMs, 3_100);
+  assert.equal(log.count("accepted"), 7);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() cuts in-flight requests off after graceMs and records them uncertain", async () => {
+  const { clock, log, api, overrides } = interruptSetup();
+  const stop = new AbortController();
+  clock.sleep(2_150).then(() => stop.abort(new Error("interrupted")));
+  const result = await run(clock, recipients(20), api, {
+    ...overrides,
+    signal: stop.signal,
+    graceMs: 500,
+  });
+
+  assert.equal(result.stoppedBy, "interrupt");
+  assert.equal(result.accepted, 5, "answered at 2200 and 2300, within the grace");
+  assert.equal(result.uncertain, 2, "sent at 2000 and 2100, cut off at 2650");
+  assert.equal(result.pending, 13);
+  assert.equal(result.elapsedMs, 2_650);
+  const cut = log.events.filter((e) => e.type === "uncertain");
+  assert.deepEqual(cut.map((e) => e.atMs), [2_650, 2_650]);
+  assert.ok(cut.every((e) => e.detail === "aborted while the request was in flight"));
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() cuts in-flight requests off at once on hardSignal", async () => {
+  for (const withSoftSignal of [true, false]) {
+    const { clock, log, api, overrides } = interruptSetup();
+    const stop = new AbortController();
+    const hard = new AbortController();
+    if (withSoftSignal) clock.sleep(2_150).then(() => stop.abort(new Error("interrupted")));
+    clock.sleep(2_160).then(() => hard.abort(new Error("interrupted again")));
+    const result = await run(clock, recipients(20), api, {
+      ...overrides,
+      signal: stop.signal,
+      hardSignal: hard.signal,
+    });
+
+    const what = `withSoftSignal: ${withSoftSignal}`;
+    assert.equal(log.count("call"), 7, what);
+    assert.equal(result.stoppedBy, "interrupt", what);
+    assert.equal(result.accepted, 3, what);
+    assert.equal(result.uncertain, 4, what);
+    assert.equal(result.pending, 13, what);
+    assert.equal(result.elapsedMs, 2_160, what);
+    assertBalanced(result);
+  }
+});
+
+Deno.test("runSendJob() with a signal aborted before the start sends nothing", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log);
+  const result = await run(clock, recipients(5), api, { signal: AbortSignal.abort() });
+  assert.equal(log.events.length, 0);
+  assert.deepEqual([result.stoppedBy, result.pending, result.total], ["interrupt", 5, 5]);
+  assert.equal(result.elapsedMs, 0);
+  assert.equal(result.achievedRatePerSecond, 0);
+});
+
+Deno.test("runSendJob() does not send once stopped while the sending record was being written", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const api = new FakeApi(log);
+  const stop = new AbortController();
+  clock.sleep(3).then(() => stop.abort(new Error("interrupted")));
+  const journal = new RecordingJournal(log, { sendingDelayMs: 5 });
+  const [only] = recipients(1);
+  const result = await run(clock, [only!], api, { journal, signal: stop.signal });
+  assert.equal(log.count("call"), 0);
+  assert.deepEqual(log.typesOf(only!.to), ["sending", "durable", "released"]);
+  assert.deepEqual([result.stoppedBy, result.pending, result.attempts], ["interrupt", 1, 0]);
+});
+
+Deno.test("runSendJob() releases a message whose sendSms threw before it left, and leaves it pending", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const stop = new AbortController();
+  const list = recipients(4);
+  const api = new FakeApi(log, (to, n) => {
+    if (to !== list[1]!.to) return accepted(to, n);
+    stop.abort(new Error("interrupted"));
+    return { throws: new DOMException("The signal has been aborted", "AbortError") };
+  });
+  const result = await run(clock, list, api, { concurrency: 1, signal: stop.signal });
+
+  assert.deepEqual(log.typesOf(list[1]!.to, "sending", "released", "failed", "uncertain"), [
+    "sending",
+    "released",
+  ]);
+  assert.match(log.of(list[1]!.to, "released")[0]?.detail ?? "", /^not sent: /);
+  assert.deepEqual([result.stoppedBy, result.accepted, result.pending], ["interrupt", 1, 3]);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() records the sending record, durable, before every request leaves", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const journal = new RecordingJournal(log, { sendingDelayMs: 7 });
+  const api = new FakeApi(log, (to, n) => {
+    const kind = Number(to.slice(-1)) % 4;
+    if (kind === 1 && n < 3) return throttled();
+    if (kind === 2 && n < 2) return refused;
+    if (kind === 3 && n < 2) return { outcome: serverError, latencyMs: 30 };
+    return { outcome: accepted(to, n), latencyMs: 15 };
+  });
+  const limiter = new TokenBucket({ ratePerSecond: 50, burst: 2, clock });
+  const result = await run(clock, recipients(24), api, {
+    journal,
+    limiter,
+    ratePerSecond: 50,
+    concurrency: 5,
+    retryUncertain: true,
+  });
+  assert.equal(result.accepted, 24);
+  assertSendingBeforeEveryCall(log);
+  // Between two requests for one number, a not-accepted answer was released first.
+  for (const { to } of recipients(24)) {
+    const events = log.of(to, "call", "answer", "released", "sending");
+    for (let i = 0; i < events.length; i++) {
+      if (events[i]!.type !== "answer" || events[i]!.detail === "accepted") continue;
+      const next = events.slice(i + 1).map((e) => e.type);
+      if (events[i]!.detail === "uncertain") {
+        assert.deepEqual(next.slice(0, 2), ["sending", "call"], `${to}: ${next}`);
+      } else {
+        assert.deepEqual(next.slice(0, 3), ["released", "sending", "call"], `${to}: ${next}`);
+      }
+    }
+  }
+});
+
+Deno.test("runSendJob() stops admitting when the journal fails, lets in-flight finish, then rejects", async () => {
+  for (const type of ["sending", "accepted"] as const) {
+    const { clock, log, api, overrides } = interruptSetup();
+    const list = recipients(20);
+    const error = new Error(`disk full (${type})`);
+    // The 5th number's `sending` fails at 2000; or the 2nd number's `accepted` at 2000.
+    const failOn = { type, to: list[type === "sending" ? 4 : 1]!.to, error };
+    const journal = new RecordingJournal(log, { failOn });
+    const job = runSendJob(list, {
+      sendSms: api.sendSms,
+      from: "Acme",
+      text: "Hello",
+      journal,
+      clock,
+      ...overrides,
+      concurrency: 3,
+    });
+    await assert.rejects(drive(clock, job), (thrown) => thrown === error);
+    assert.equal(clock.now(), 2_200, `${type}: the two requests in flight at 2000 finished first`);
+    assert.equal(clock.pendingSleepers, 0, `${type}: nothing is left running`);
+    assert.equal(api.inFlight, 0);
+    const callTimes = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+    assert.deepEqual(callTimes, [0, 1_000, 1_100, 1_200], type);
+    // The in-flight ones were recorded.
+    assert.equal(log.count("accepted"), 4, type);
+  }
+});
+
+Deno.test("runSendJob() reports a journal failure that comes after an interrupt", async () => {
+  const { clock, log, overrides } = interruptSetup();
+  const list = recipients(20);
+  // The request sent at 1200 is answered 429 at 2200, after the interrupt at 2150,
+  // and its `released` record cannot be written.
+  const api = new FakeApi(
+    log,
+    (to, n) => to === list[3]!.to ? throttled() : accepted(to, n),
+    1_000,
+  );
+  const error = new Error("disk full");
+  const journal = new RecordingJournal(log, {
+    failOn: { type: "released", to: list[3]!.to, error },
+  });
+  const stop = new AbortController();
+  clock.sleep(2_150).then(() => stop.abort(new Error("interrupted")));
+  const job = runSendJob(list, {
+    sendSms: api.sendSms,
+    from: "Acme",
+    text: "Hello",
+    journal,
+    clock,
+    signal: stop.signal,
+    ...overrides,
+  });
+  await assert.rejects(drive(clock, job), (thrown) => thrown === error);
+  assert.equal(clock.now(), 3_100, "the requests still in flight finished first");
+  assert.equal(log.count("accepted"), 6);
+});
+
+Deno.test("runSendJob() rejects with a failing recipient stream after in-flight requests finish", async () => {
+  const { clock, log, api, overrides } = interruptSetup();
+  const error = new Error("read error");
+  async function* list(): AsyncGenerator<Recipient> {
+    yield* recipients(3);
+    // Asked for the 4th at 1000; the read fails at 2050, while the 3rd is in flight.
+    await clock.sleep(1_050);
+    throw error;
+  }
+  const job = runSendJob(list(), {
+    sendSms: api.sendSms,
+    from: "Acme",
+    text: "Hello",
+    journal: new RecordingJournal(log),
+    clock,
+    ...overrides,
+  });
+  await assert.rejects(drive(clock, job), (thrown) => thrown === error);
+  assert.equal(clock.now(), 2_100, "the request sent at 1100 was answered first");
+  assert.equal(clock.pendingSleepers, 0);
+  assert.deepEqual(log.events.filter((e) => e.type === "accepted").map((e) => e.atMs), [
+    1_000,
+    2_000,
+    2_100,
+  ]);
+});
+
+Deno.test("runSendJob() rejects when sendSms throws while the run goes on", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const error = new Deno.errors.NotCapable('Requires net access to "api.nexmo.com:443"');
+  const api = new FakeApi(log, () => ({ throws: error }));
+  const [only] = recipients(1);
+  await assert.rejects(run(clock, [only!, ...recipients(3).slice(1)], api), (e) => e === error);
+  assert.equal(log.count("call"), 1);
+  assert.deepEqual(log.typesOf(only!.to, "sending", "released"), ["sending", "released"]);
+});
+
+Deno.test("runSendJob() refuses bad options with a RangeError naming them", async () => {
+  const clock = new FakeClock();
+  const api = new FakeApi(new Log(clock));
+  const cases: Array<[Overrides, RegExp]> = [
+    [{ concurrency: 0 }, /'concurrency' must be at least 1, current value is 0/],
+    [{ ratePerSecond: -1 }, /'ratePerSecond' must be a positive number, current value is -1/],
+    [{ maxTries: 0 }, /'maxTries' must be a positive integer or Infinity, current value is 0/],
+    [{ maxTimeMs: -5 }, /'maxTimeMs' must be a number >= 0, current value is -5/],
+    [{ graceMs: NaN }, /'graceMs' must be a number >= 0, current value is NaN/],
+  ];
+  for (const [overrides, pattern] of cases) {
+    await assert.rejects(run(clock, recipients(1), api, overrides), (error: unknown) => {
+      assert.ok(error instanceof RangeError, String(error));
+      assert.match(error.message, /^Cannot run send job: /);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+  assert.equal(api.messages.length, 0);
+});
