@@ -48,7 +48,9 @@ if (import.meta.main) {
       console.error(`politely: ${error.message}`);
       Deno.exitCode = 2;
     } else {
-      console.error(`politely: unexpected error: ${error instanceof Error ? error.message : error}`);
+      console.error(
+        `politely: unexpected error: ${error instanceof Error ? error.message : error}`,
+      );
       if (Deno.env.get("POLITELY_DEBUG")) console.error(error);
       else console.error("(set POLITELY_DEBUG=1 to see the stack trace, and please report it)");
       Deno.exitCode = 1;

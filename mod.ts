@@ -109,3 +109,11 @@ export {
   type SendSummary,
   stderrWriter,
 } from "./lib/progress.ts";
+export {
+  runSendJob,
+  type SendCounts,
+  type SendJobOptions,
+  type SendJobResult,
+  type SendJournal,
+  type SendSms,
+} from "./lib/send_job.ts";

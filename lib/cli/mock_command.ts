@@ -1,0 +1,371 @@
+/**
+ * `main.ts mock`: serve the mock Vonage Messages API on localhost until Ctrl-C.
+ *
+ * With no `--public-key` the mock makes its own RSA key pair at start and
+ * writes the private key (PKCS#8 PEM, mode 0600) where a client can read it,
+ * so a client can talk to it with nothing prepared.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** The application id the mock expects when `--app-id` is not given. */
+export const DEFAULT_MOCK_APP_ID = "politely-mock-app";
+
+/** The help text of `main.ts mock`. */
+export const MOCK_USAGE: string = `Usage: main.ts mock [options]
+
+Serves a mock of the Vonage Messages API (POST /v1/messages, SMS) on 127.0.0.1,
+with JWT auth, a token-bucket rate limit and optional faults. Also serves
+GET /stats (counts, per-second series) and GET /messages (what was accepted).
+Stop it with Ctrl-C.
+
+Options:
+  --port N                port to listen on; 0 picks a free one (default 8787)
+  --rate N                requests per second allowed; 0 means no limit (default 1)
+  --burst N               requests allowed at once after a quiet spell (default 1)
+  --public-key FILE       your application's public key (SPKI PEM); tokens must be
+                          signed with its private key. Without it the mock makes a
+                          key pair and writes the private key (see below)
+  --write-private-key FILE
+                          where to write the private key of the key pair the mock
+                          makes (PKCS#8 PEM, mode 0600, kept after exit). Without it
+                          the key goes to a temporary file, removed at exit
+  --app-id ID             application id tokens must carry (default ${DEFAULT_MOCK_APP_ID})
+  --retry-after           send Retry-After on 429 (real Vonage does not promise it)
+  --ratelimit-headers     send the IETF RateLimit and RateLimit-Policy headers
+  --fail-rate X           share of acceptable requests answered 500, 0 to 1;
+                          those messages are not accepted (default 0)
+  --drop-rate X           share of acceptable requests accepted and then hung up
+                          on with no answer, 0 to 1 (default 0)
+  --latency MS            milliseconds every answer is held (default 0)
+  --seed N                seed of the fault draws, to replay a run (default random)
+  -h, --help              show this help
+
+Point a client at it with:
+  VONAGE_APPLICATION_ID=<app id> VONAGE_PRIVATE_KEY_PATH=<private key> \\
+    main.ts send recipients.csv --text "Hi" --base-url http://127.0.0.1:<port>
+`;
+
+/** Where {@linkcode runMockCommand} writes, and what stops it. */
+export interface MockCommandIo {
+  /**
+   * Receives standard output, a line at a time. The first line names the URL.
+   *
+   * @default {console.log}
+   */
+  stdout?: (line: string) => void;
+  /**
+   * Stops the server as Ctrl-C does (for running the command in-process).
+   *
+   * @default {undefined: only SIGINT and SIGTERM stop it}
+   */
+  signal?: AbortSignal;
+}
+
+interface MockFlags {
+  help: boolean;
+  port: number;
+  ratePerSecond: number;
+  burst: number;
+  publicKeyPath: string | undefined;
+  writePrivateKey: string | undefined;
+  applicationId: string;
+  retryAfter: boolean;
+  rateLimitHeaders: boolean;
+  failRate: number;
+  dropRate: number;
+  latencyMs: number;
+  seed: number | undefined;
+}
+
+const HELP_HINT = "run 'main.ts mock --help' for the options";
+
+function parseNumber(
+  flag: string,
+  text: string,
+  { min, max = Infinity, integer = false, what }: {
+    min: number;
+    max?: number;
+    integer?: boolean;
+    what: string;
+  },
+): number {
+  const value = Number(text);
+  const shape = integer ? /^-?\d+$/ : /^-?(\d+\.?\d*|\.\d+)$/;
+  if (!shape.test(text.trim()) || !(value >= min && value <= max)) {
+    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function parseFlags(args: string[]): MockFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        rate: { type: "string" },
+        burst: { type: "string" },
+        "public-key": { type: "string" },
+        "write-private-key": { type: "string" },
+        "app-id": { type: "string" },
+        "retry-after": { type: "boolean" },
+        "ratelimit-headers": { type: "boolean" },
+        "fail-rate": { type: "string" },
+        "drop-rate": { type: "string" },
+        latency: { type: "string" },
+        seed: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error: unknown) {
+    const text = error instanceof Error ? error.message : String(error);
+    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(text);
+    if (ambiguous) {
+      // `--latency -5`: node:util will not take a value that looks like a flag.
+      const flag = ambiguous[1];
+      throw new UsageError(`${flag} needs a value; write a negative one as ${flag}=VALUE`);
+    }
+    // node:util's messages go on with a paragraph of advice; the first sentence says it.
+    throw new UsageError(`${text.split(/\.\s/)[0]}; ${HELP_HINT}`);
+  }
+  const failRate = values["fail-rate"] === undefined ? 0 : parseNumber(
+    "fail-rate",
+    values["fail-rate"],
+    { min: 0, max: 1, what: "a share from 0 to 1 (0.1 is 10%)" },
+  );
+  const dropRate = values["drop-rate"] === undefined ? 0 : parseNumber(
+    "drop-rate",
+    values["drop-rate"],
+    { min: 0, max: 1, what: "a share from 0 to 1 (0.1 is 10%)" },
+  );
+  if (failRate + dropRate > 1) {
+    throw new UsageError(
+      `--fail-rate and --drop-rate add up to ${
+        failRate + dropRate
+      }; together they must be at most 1`,
+    );
+  }
+  const publicKeyPath = values["public-key"];
+  const writePrivateKey = values["write-private-key"];
+  if (publicKeyPath !== undefined && writePrivateKey !== undefined) {
+    throw new UsageError(
+      "--write-private-key writes the key pair the mock makes when there is no --public-key; " +
+        "give one or the other",
+    );
+  }
+  const applicationId = values["app-id"] ?? DEFAULT_MOCK_APP_ID;
+  if (applicationId.trim() === "") throw new UsageError("--app-id must not be empty");
+  return {
+    help: values.help ?? false,
+    port: values.port === undefined ? 8787 : parseNumber("port", values.port, {
+      min: 0,
+      max: 65_535,
+      integer: true,
+      what: "a port number from 0 to 65535 (0 picks a free one)",
+    }),
+    ratePerSecond: values.rate === undefined ? 1 : parseNumber("rate", values.rate, {
+      min: 0,
+      what: "a number of requests per second, 0 for no limit",
+    }),
+    burst: values.burst === undefined ? 1 : parseNumber("burst", values.burst, {
+      min: 1,
+      what: "a number of at least 1",
+    }),
+    publicKeyPath,
+    writePrivateKey,
+    applicationId,
+    retryAfter: values["retry-after"] ?? false,
+    rateLimitHeaders: values["ratelimit-headers"] ?? false,
+    failRate,
+    dropRate,
+    latencyMs: values.latency === undefined ? 0 : parseNumber("latency", values.latency, {
+      min: 0,
+      what: "a number of milliseconds, 0 or more",
+    }),
+    seed: values.seed === undefined ? undefined : parseNumber("seed", values.seed, {
+      min: 0,
+      max: 2 ** 31 - 1,
+      integer: true,
+      what: "an integer from 0 to 2147483647",
+    }),
+  };
+}
+
+/** Wrap base64 at 64 characters, as PEM readers expect. */
+function toPem(label: string, der: ArrayBuffer): string {
+  const base64 = btoa(String.fromCharCode(...new Uint8Array(der)));
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}
+
+/** Write a secret so that only its owner can read it, even if the file existed. */
+async function writeSecretFile(path: string, text: string): Promise<void> {
+  if (Deno.build.os !== "windows") {
+    try {
+      await Deno.chmod(path, 0o600);
+    } catch (error: unknown) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  await Deno.writeTextFile(path, text, { mode: 0o600 });
+}
+
+interface KeyMaterial {
+  publicKey: string | CryptoKey;
+  /** Where the private key was written, when the mock made the pair. */
+  privateKeyPath?: string;
+  /** Remove the private key file at exit (it was a temporary file). */
+  temporary: boolean;
+}
+
+async function loadOrMakeKey(flags: MockFlags): Promise<KeyMaterial> {
+  if (flags.publicKeyPath !== undefined) {
+    try {
+      return { publicKey: await Deno.readTextFile(flags.publicKeyPath), temporary: false };
+    } catch (error: unknown) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new UsageError(`cannot read --public-key ${flags.publicKeyPath}: ${why}`);
+    }
+  }
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const pem = toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const temporary = flags.writePrivateKey === undefined;
+  const path = flags.writePrivateKey ??
+    await Deno.makeTempFile({ prefix: "politely-mock-", suffix: ".key" });
+  try {
+    await writeSecretFile(path, pem);
+  } catch (error: unknown) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`cannot write --write-private-key ${path}: ${why}`);
+  }
+  return { publicKey: pair.publicKey, privateKeyPath: path, temporary };
+}
+
+function describeLimit(flags: MockFlags): string {
+  return flags.ratePerSecond === 0 || flags.ratePerSecond === Infinity
+    ? "no rate limit"
+    : `rate ${flags.ratePerSecond}/s, burst ${flags.burst}`;
+}
+
+/** Resolve on SIGINT, SIGTERM or `signal`, and stop listening for them afterwards. */
+function waitForStop(signal: AbortSignal | undefined): { stopped: Promise<void>; dispose(): void } {
+  const names: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  let onStop = () => {};
+  const stopped = new Promise<void>((resolve) => (onStop = resolve));
+  for (const name of names) Deno.addSignalListener(name, onStop);
+  signal?.addEventListener("abort", onStop, { once: true });
+  if (signal?.aborted) onStop();
+  return {
+    stopped,
+    dispose() {
+      for (const name of names) Deno.removeSignalListener(name, onStop);
+      signal?.removeEventListener("abort", onStop);
+    },
+  };
+}
+
+/**
+ * Run `main.ts mock` with the arguments after `mock`. Serves until SIGINT,
+ * SIGTERM or `io.signal`, then shuts down cleanly and resolves to 0.
+ *
+ * @throws {UsageError} for a bad flag, an unreadable key file or a port in use:
+ * `main.ts` prints its one-line message and exits 2.
+ *
+ * @example Running the mock in-process for a while
+ * ```ts
+ * import { runMockCommand } from "./mock_command.ts";
+ *
+ * const code = await runMockCommand(["--port", "0", "--rate", "5"], {
+ *   signal: AbortSignal.timeout(1_000),
+ * });
+ * console.log(code); // 0
+ * ```
+ */
+export async function runMockCommand(args: string[], io: MockCommandIo = {}): Promise<number> {
+  const { stdout = console.log, signal } = io;
+  const flags = parseFlags(args);
+  if (flags.help) {
+    stdout(MOCK_USAGE);
+    return 0;
+  }
+  const key = await loadOrMakeKey(flags);
+  let server;
+  try {
+    server = await serveMockVonage({
+      port: flags.port,
+      publicKey: key.publicKey,
+      applicationId: flags.applicationId,
+      ratePerSecond: flags.ratePerSecond,
+      burst: flags.burst,
+      retryAfter: flags.retryAfter,
+      rateLimitHeaders: flags.rateLimitHeaders,
+      failRate: flags.failRate,
+      dropRate: flags.dropRate,
+      latencyMs: flags.latencyMs,
+      ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+    });
+  } catch (error: unknown) {
+    if (key.temporary && key.privateKeyPath) await Deno.remove(key.privateKeyPath);
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new UsageError(
+        `port ${flags.port} is already in use; pick another with --port (0 picks a free one)`,
+      );
+    }
+    if (error instanceof TypeError && flags.publicKeyPath !== undefined) {
+      throw new UsageError(`--public-key ${flags.publicKeyPath}: ${error.message}`);
+    }
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
+
+  const stop = waitForStop(signal);
+  try {
+    stdout(`mock Vonage Messages API listening on ${server.url} (${describeLimit(flags)})`);
+    stdout(`  application id: ${flags.applicationId}`);
+    if (key.privateKeyPath !== undefined) {
+      const fate = key.temporary ? "removed at exit" : "kept";
+      stdout(`  private key:    ${key.privateKeyPath} (made at start, ${fate})`);
+    } else {
+      stdout(`  public key:     ${flags.publicKeyPath}`);
+    }
+    const faults = [
+      flags.failRate > 0 ? `500 for ${flags.failRate * 100}%` : "",
+      flags.dropRate > 0 ? `dropped ${flags.dropRate * 100}%` : "",
+      flags.latencyMs > 0 ? `latency ${flags.latencyMs} ms` : "",
+    ].filter((part) => part !== "");
+    if (faults.length > 0) {
+      stdout(`  faults:         ${faults.join(", ")}, seed ${server.stats().seed}`);
+    }
+    stdout(`  endpoints:      POST ${server.url}/v1/messages, GET /stats, GET /messages`);
+    stdout("Press Ctrl-C to stop.");
+    await stop.stopped;
+  } finally {
+    stop.dispose();
+    await server.shutdown();
+    if (key.temporary && key.privateKeyPath) await Deno.remove(key.privateKeyPath);
+  }
+  const stats = server.stats();
+  stdout(
+    `stopped: ${stats.arrivals} requests, ${stats.accepted} accepted, ${stats.throttled} throttled`,
+  );
+  return 0;
+}
