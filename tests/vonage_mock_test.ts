@@ -1,0 +1,101 @@
+// The Vonage client against the mock, over a real loopback socket: pacing that
+// never meets a 429, the article's retry-on-429 way, and dropped answers that
+// must never turn into a second send.
+import assert from "node:assert/strict";
+import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
+import { retry } from "../lib/retry.ts";
+import { TokenBucket } from "../lib/token_bucket.ts";
+import { createVonageClient, type SendOutcome } from "../lib/vonage/messages.ts";
+
+const publicKey = await Deno.readTextFile(new URL("../fixtures/test_public.pem", import.meta.url));
+const privateKey = await Deno.readTextFile(new URL("../fixtures/test_private.key", import.meta.url));
+const applicationId = "politely-test-app";
+
+const numbers = (count: number) =>
+  Array.from({ length: count }, (_, i) => `1202555${String(1000 + i).padStart(4, "0")}`);
+
+Deno.test("50 sends paced by a TokenBucket at 10/s meet a 10/s mock (burst 2) with zero 429s", async () => {
+  await using server = await serveMockVonage({
+    publicKey,
+    applicationId,
+    ratePerSecond: 10,
+    burst: 2,
+  });
+  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  const bucket = new TokenBucket({ ratePerSecond: 10 });
+  const outcomes: SendOutcome[] = [];
+  const startMs = Date.now();
+  await Promise.all(numbers(50).map(async (to) => {
+    await bucket.take();
+    outcomes.push(await client.sendSms({ to, from: "Politely", text: "paced" }));
+  }));
+  const elapsedMs = Date.now() - startMs;
+
+  assert.equal(outcomes.filter((o) => o.kind === "accepted").length, 50);
+  const stats = server.stats();
+  assert.equal(stats.throttled, 0);
+  assert.equal(stats.accepted, 50);
+  assert.equal(stats.arrivals, 50);
+  assert.equal(stats.byStatus["202"], 50);
+  assert.equal(new Set(server.messages().map((m) => m.to)).size, 50);
+  // (50 − 1) / 10 s is the floor; the bucket should not be much slower than that.
+  assert.ok(elapsedMs >= 4_850 && elapsedMs < 5_600, `took ${elapsedMs} ms`);
+  // One token reused for every request: no RSA signature per send.
+  assert.equal(client.tokensMinted, 1);
+});
+
+Deno.test("50 sends the article's way (no pacing, retry each 429) all end accepted, none twice", async () => {
+  await using server = await serveMockVonage({
+    publicKey,
+    applicationId,
+    ratePerSecond: 10,
+    burst: 2,
+  });
+  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  let seed = 7;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+  let throttled = 0;
+  const outcomes = await Promise.all(numbers(50).map((to) =>
+    retry(async () => {
+      const outcome = await client.sendSms({ to, from: "Politely", text: "naive" });
+      if (outcome.kind === "throttled") throttled++;
+      return outcome;
+    }, {
+      retryOnResult: (outcome) => outcome.kind === "throttled",
+      backoff: { strategy: "exponential", jitter: "full", baseMs: 100, capMs: 2_000, random },
+      maxElapsedMs: 60_000,
+    })
+  ));
+
+  assert.ok(outcomes.every((o) => o.kind === "accepted"));
+  const stats = server.stats();
+  assert.ok(throttled > 0, "an unpaced burst of 50 must meet 429s");
+  assert.equal(stats.throttled, throttled);
+  assert.equal(stats.accepted, 50);
+  assert.equal(stats.arrivals, 50 + throttled);
+  const accepted = server.messages().map((m) => m.to);
+  assert.equal(accepted.length, 50);
+  assert.equal(new Set(accepted).size, 50);
+});
+
+Deno.test("a dropped answer is reported uncertain and never silently sent again", async () => {
+  await using server = await serveMockVonage({
+    publicKey,
+    applicationId,
+    ratePerSecond: 0,
+    dropRate: 0.5,
+    seed: 7,
+  });
+  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  const outcomes: SendOutcome[] = [];
+  // One after another, so that without care a kept-alive connection would be reused.
+  for (const to of numbers(40)) {
+    outcomes.push(await client.sendSms({ to, from: "Politely", text: "drops" }));
+  }
+  const stats = server.stats();
+  const uncertain = outcomes.filter((o) => o.kind === "uncertain").length;
+  assert.equal(stats.arrivals, 40, "each send must reach the server exactly once");
+  assert.equal(uncertain, stats.byStatus["dropped"]);
+  assert.ok(uncertain > 5 && uncertain < 35, `${uncertain} dropped`);
+  assert.equal(outcomes.filter((o) => o.kind === "accepted").length, 40 - uncertain);
+});
