@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createRandom } from "../lib/seeded_random.ts";
 import {
   applyJitter,
   BACKOFF_STRATEGIES,
@@ -9,19 +10,6 @@ import {
   decorrelatedDelayMs,
   JITTERS,
 } from "../lib/backoff.ts";
-
-/** A small seeded generator (xorshift32) so statistical tests are reproducible. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
 
 /** A `random` that plays back the given values, then fails loudly. */
 function scripted(values: number[]): () => number {
@@ -221,8 +209,8 @@ Deno.test("Backoff.reset() starts the schedule over, decorrelated included", () 
 
 Deno.test("createBackoff() with the same seeded random gives the same schedule", () => {
   for (const jitter of JITTERS) {
-    const a = createBackoff({ jitter, random: seededRandom(7) });
-    const b = createBackoff({ jitter, random: seededRandom(7) });
+    const a = createBackoff({ jitter, random: createRandom(7) });
+    const b = createBackoff({ jitter, random: createRandom(7) });
     const left = Array.from({ length: 20 }, () => a.next());
     assert.deepEqual(Array.from({ length: 20 }, () => b.next()), left);
   }
@@ -237,8 +225,8 @@ Deno.test("decorrelated jitter puts no late retry on the cap, unlike clamping af
   let oursAtCap = 0;
   let oursTopTenth = 0;
   let naiveAtCap = 0;
-  const random = seededRandom(42);
-  const naiveRandom = seededRandom(42);
+  const random = createRandom(42);
+  const naiveRandom = createRandom(42);
   for (let c = 0; c < clients; c++) {
     const backoff = createBackoff({ baseMs, capMs, jitter: "decorrelated", random });
     let naivePrev = baseMs;

@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
+import { createRandom } from "../lib/seeded_random.ts";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { realClock } from "../lib/clock.ts";
 import { type BackoffOptions, createBackoff } from "../lib/backoff.ts";
 import { retry, RetryError, type RetryHookContext, type RetryOptions } from "../lib/retry.ts";
-
-/** A small seeded generator (xorshift32) so statistical tests are reproducible. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
 
 /** A fixed schedule without jitter: every retry waits `delayMs`. */
 function constant(delayMs: number): BackoffOptions {
@@ -397,7 +385,7 @@ async function articleExperiment(capMs: number, seed: number) {
 
   // Ours, on a FakeClock, through the real retry().
   const clock = new FakeClock();
-  const random = seededRandom(seed);
+  const random = createRandom(seed);
   const ours: number[] = [];
   const loops = Array.from({ length: callers }, () =>
     retry(() => {
@@ -421,7 +409,7 @@ async function articleExperiment(capMs: number, seed: number) {
   // generator: after each call, give up if elapsed >= max_time, else sleep
   // min(jittered delay, max_time - elapsed), so the last sleep ends exactly at 300 s.
   const python: number[] = [];
-  const pyRandom = seededRandom(seed);
+  const pyRandom = createRandom(seed);
   for (let c = 0; c < callers; c++) {
     const schedule = createBackoff({ ...backoff, random: pyRandom });
     for (let t = 0;;) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createRandom } from "../lib/seeded_random.ts";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
 import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/limiter.ts";
@@ -630,16 +631,7 @@ Deno.test("runSendJob() against a strict server: each number accepted once, neve
   const server = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
   const api = new FakeApi(log, (to, n) => server.tryTake() ? accepted(to, n) : throttled(), 20);
   const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
-  let state = 12345;
-  const random = () => {
-    // xorshift32: reproducible jitter.
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
+  const random = createRandom(12345);
   const list = recipients(30);
   const result = await run(clock, list, api, { limiter, concurrency: 4, random });
 

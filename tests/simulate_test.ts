@@ -14,7 +14,7 @@ import {
   simulateContention,
 } from "../lib/simulate/contention.ts";
 import { runPacingWorld, simulatePacing } from "../lib/simulate/pacing.ts";
-import { createNormal, createRandom, deriveSeed } from "../lib/simulate/random.ts";
+import { createNormal, createRandom, deriveSeed } from "../lib/seeded_random.ts";
 import { TickClock } from "../lib/simulate/tick_clock.ts";
 import { articleCallsChart, contentionTimeChart, renderSvg } from "../lib/simulate/charts.ts";
 import { runSimulateCommand } from "../lib/cli/simulate_command.ts";

@@ -4,11 +4,14 @@
 import assert from "node:assert/strict";
 import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
 import { retry } from "../lib/retry.ts";
+import { createRandom } from "../lib/seeded_random.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { createVonageClient, type SendOutcome } from "../lib/vonage/messages.ts";
 
 const publicKey = await Deno.readTextFile(new URL("../fixtures/test_public.pem", import.meta.url));
-const privateKey = await Deno.readTextFile(new URL("../fixtures/test_private.key", import.meta.url));
+const privateKey = await Deno.readTextFile(
+  new URL("../fixtures/test_private.key", import.meta.url),
+);
 const applicationId = "politely-test-app";
 
 const numbers = (count: number) =>
@@ -25,10 +28,12 @@ Deno.test("50 sends paced by a TokenBucket at 10/s meet a 10/s mock (burst 2) wi
   const bucket = new TokenBucket({ ratePerSecond: 10 });
   const outcomes: SendOutcome[] = [];
   const startMs = Date.now();
-  await Promise.all(numbers(50).map(async (to) => {
-    await bucket.take();
-    outcomes.push(await client.sendSms({ to, from: "Politely", text: "paced" }));
-  }));
+  await Promise.all(
+    numbers(50).map(async (to) => {
+      await bucket.take();
+      outcomes.push(await client.sendSms({ to, from: "Politely", text: "paced" }));
+    }),
+  );
   const elapsedMs = Date.now() - startMs;
 
   assert.equal(outcomes.filter((o) => o.kind === "accepted").length, 50);
@@ -52,20 +57,21 @@ Deno.test("50 sends the article's way (no pacing, retry each 429) all end accept
     burst: 2,
   });
   const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
-  let seed = 7;
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+  const random = createRandom(7);
   let throttled = 0;
-  const outcomes = await Promise.all(numbers(50).map((to) =>
-    retry(async () => {
-      const outcome = await client.sendSms({ to, from: "Politely", text: "naive" });
-      if (outcome.kind === "throttled") throttled++;
-      return outcome;
-    }, {
-      retryOnResult: (outcome) => outcome.kind === "throttled",
-      backoff: { strategy: "exponential", jitter: "full", baseMs: 100, capMs: 2_000, random },
-      maxElapsedMs: 60_000,
-    })
-  ));
+  const outcomes = await Promise.all(
+    numbers(50).map((to) =>
+      retry(async () => {
+        const outcome = await client.sendSms({ to, from: "Politely", text: "naive" });
+        if (outcome.kind === "throttled") throttled++;
+        return outcome;
+      }, {
+        retryOnResult: (outcome) => outcome.kind === "throttled",
+        backoff: { strategy: "exponential", jitter: "full", baseMs: 100, capMs: 2_000, random },
+        maxElapsedMs: 60_000,
+      })
+    ),
+  );
 
   assert.ok(outcomes.every((o) => o.kind === "accepted"));
   const stats = server.stats();

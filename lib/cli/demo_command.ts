@@ -15,7 +15,7 @@ import { Journal } from "../journal.ts";
 import type { Limiter } from "../limiter.ts";
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
 import { runSendJob, type SendJobResult } from "../send_job.ts";
-import { createRandom } from "../simulate/random.ts";
+import { createRandom } from "../seeded_random.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { createVonageClient } from "../vonage/messages.ts";
 import { UsageError } from "./usage_error.ts";

@@ -30,7 +30,7 @@
 
 import { Hono } from "hono";
 import { type Clock, realClock } from "../clock.ts";
-import { createRandom } from "../simulate/random.ts";
+import { createRandom } from "../seeded_random.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { MockStatsRecorder, type MockVonageSecond, type MockVonageStats } from "./mock_stats.ts";
 import { type InvalidParameter, type Problem, problem } from "./problem.ts";

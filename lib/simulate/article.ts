@@ -22,7 +22,7 @@ import {
 import type { Clock } from "../clock.ts";
 import { FakeClock } from "../fake_clock.ts";
 import { retry, RetryError } from "../retry.ts";
-import { createRandom, deriveSeed } from "./random.ts";
+import { createRandom, deriveSeed } from "../seeded_random.ts";
 
 export type { Backoff, BackoffOptions, BackoffStrategy, Clock, Jitter };
 

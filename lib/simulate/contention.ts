@@ -28,7 +28,7 @@ import type { BackoffOptions, BackoffStrategy, Jitter } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { FakeClock } from "../fake_clock.ts";
 import { retry } from "../retry.ts";
-import { createNormal, createRandom, deriveSeed } from "./random.ts";
+import { createNormal, createRandom, deriveSeed } from "../seeded_random.ts";
 import { TickClock } from "./tick_clock.ts";
 
 export type { BackoffOptions, BackoffStrategy, Clock, Jitter };
@@ -264,7 +264,7 @@ export function contentionBackoff(
  * ```ts
  * import { FakeClock } from "../fake_clock.ts";
  * import { runContentionWorld } from "./contention.ts";
- * import { createRandom } from "./random.ts";
+ * import { createRandom } from "../seeded_random.ts";
  *
  * const clock = new FakeClock();
  * const world = runContentionWorld(clock, { clients: 10, random: createRandom(1) });

@@ -21,7 +21,7 @@ import { FakeClock } from "../fake_clock.ts";
 import type { Clock } from "../clock.ts";
 import { retry } from "../retry.ts";
 import { TokenBucket } from "../token_bucket.ts";
-import { createRandom, deriveSeed } from "./random.ts";
+import { createRandom, deriveSeed } from "../seeded_random.ts";
 
 export type { Clock };
 

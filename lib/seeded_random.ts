@@ -1,6 +1,6 @@
 /**
- * Seeded randomness for the simulations: the same seed gives the same numbers
- * on every machine, so charts and tables are reproducible and testable.
+ * Seeded randomness for tests, the demo, the mock's faults and the simulations:
+ * the same seed gives the same numbers on every machine, so runs are reproducible.
  *
  * The generator is SFC32 (Chris Doty-Humphrey's "small fast chaotic" 32-bit
  * generator), seeded through SplitMix32 so that nearby seeds give unrelated
@@ -26,7 +26,7 @@ function splitMix32(state: number): [number, number] {
  *
  * @example One stream per run
  * ```ts
- * import { deriveSeed } from "./random.ts";
+ * import { deriveSeed } from "./seeded_random.ts";
  *
  * const a = deriveSeed(1, "full", 100, 0);
  * const b = deriveSeed(1, "full", 100, 1);
@@ -49,7 +49,7 @@ export function deriveSeed(seed: number, ...labels: Array<string | number>): num
  *
  * @example Reproducible draws
  * ```ts
- * import { createRandom } from "./random.ts";
+ * import { createRandom } from "./seeded_random.ts";
  *
  * const a = createRandom(42);
  * const b = createRandom(42);
@@ -88,7 +88,7 @@ export function createRandom(seed: number): () => number {
  *
  * @example Network delays of |N(10 ms, 2 ms)|
  * ```ts
- * import { createNormal, createRandom } from "./random.ts";
+ * import { createNormal, createRandom } from "./seeded_random.ts";
  *
  * const normal = createNormal(createRandom(1), 10, 2);
  * const delayMs = Math.abs(normal());
