@@ -51,16 +51,19 @@ export const realClock: Clock = {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (!(ms > 0)) return Promise.resolve();
+    // Without a signal there is nothing to clean up: one timer and its promise
+    // (100,000 waiters on a TokenBucket each hold one).
+    if (!signal) return new Promise<void>((resolve) => setTimeout(resolve, ms));
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         clearTimeout(timer);
-        reject(signal?.reason);
+        reject(signal.reason);
       };
       const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
         resolve();
       }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   },
 };

@@ -8,12 +8,22 @@
  * balance below zero. That negative balance *is* the queue: the next caller
  * waits behind all of it, so callers are served first come, first served with
  * O(1) state, and each waiter computes its own delay up front and sleeps exactly
- * that long on the {@linkcode Clock}.
+ * that long on the {@linkcode Clock}. When a token is free, `take` resolves at
+ * once without touching the clock's timers.
  *
  * The state is kept GCRA-style as the time at which the bucket would be full
  * again, relative to the moment the bucket was made, so that long uptimes and
  * high rates do not lose float precision and 10,000 waits at 50/s end exactly
  * (10,000 − 1)/50 s after the start.
+ *
+ * A pause (after a 429) or a lower rate moves the whole queue later: the move
+ * is recorded once, and each sleeping waiter applies the moves it slept through
+ * when it wakes, then sleeps the rest. Nothing is rescheduled eagerly, and order
+ * and spacing are kept. A higher rate cannot wake sleepers early; they keep
+ * their times and the new rate starts behind them. A {@linkcode Reservation}'s
+ * time is a promise to its holder and never moves; callers queued ahead of a
+ * reservation that is still to come stay where they are too, so nobody is
+ * moved onto it.
  *
  * @module
  */
@@ -124,21 +134,29 @@ export class TokenBucket implements Limiter {
    * moves it to `max(fullAt, t) + n·interval` and may act at `fullAt − burst·interval`.
    */
   #fullAtMs: number;
-  /**
-   * Tokens claimed so far, minus tokens given back. A reservation's ticket is
-   * this count right after its own claim, so `#claimed − ticket` is what later
-   * callers claimed behind it, and its due time can be derived again at any
-   * moment from `#fullAtMs` alone (see `#dueOf`).
-   */
-  #claimed = 0;
   /** Nobody is granted a token before this time (set by `pause`). */
   #pausedUntilMs = -Infinity;
   /**
-   * Bumped whenever waiters' due times may have moved later (pause, a slower
-   * rate). A waiter that wakes in the same epoch it fell asleep in is granted
-   * without recomputing anything.
+   * The latest time anyone was told to go, and the latest but one. Usually
+   * the last is `fullAt − burst·interval`, but a cancel lowers that (freed
+   * tokens are usable at the current spacing) while the callers behind it
+   * keep their times.
    */
-  #epoch = 0;
+  #lastDueMs = -Infinity;
+  #previousDueMs = -Infinity;
+  /**
+   * The latest time a {@linkcode Reservation} was told to act at. Its holder
+   * will act then whatever happens, so a pause or a slower rate must not move
+   * anyone ahead of it onto it: the queue up to it stays where it is.
+   */
+  #reservedUntilMs = -Infinity;
+  /**
+   * The current era. A pause or a slower rate moves the whole queue later; the
+   * era ends with that move recorded, and sleeping waiters apply the moves of the
+   * eras they slept through when they wake. Eras nobody sleeps in any more are
+   * garbage: only waiters hold on to old ones.
+   */
+  #era: Era = {};
 
   /**
    * Make a full bucket.
@@ -216,7 +234,8 @@ export class TokenBucket implements Limiter {
     const nowMs = this.#now();
     const dueMs = this.#claim(n, nowMs);
     if (dueMs - nowMs <= EPSILON_MS) return GRANTED;
-    return this.#wait(this.#claimed, n, dueMs, signal);
+    this.#noteDue(dueMs);
+    return this.#wait(n, dueMs, signal);
   }
 
   /**
@@ -241,7 +260,6 @@ export class TokenBucket implements Limiter {
     const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
     if (fullAtMs - this.#burstMs - nowMs > EPSILON_MS) return false;
     this.#fullAtMs = fullAtMs;
-    this.#claimed += n;
     return true;
   }
 
@@ -249,10 +267,15 @@ export class TokenBucket implements Limiter {
    * Claim `n` tokens (default 1) now, in the queue like `take`, and say up front
    * how long to wait before acting. The caller does the waiting, or cancels.
    *
-   * Cancelling gives back only what no later reservation has claimed, as in
-   * Go's `Reservation.Cancel`: later callers keep the times they were given
-   * (they are never moved earlier), and a new caller can only use the part of
-   * the freed tokens that nobody behind the cancelled one has counted on.
+   * Cancelling gives back only what no later caller has claimed, as in Go's
+   * `Reservation.Cancel`: later callers keep the times they were given (they
+   * are never moved earlier), and a new caller can only use the part of the
+   * freed tokens that nobody behind the cancelled one has counted on.
+   *
+   * The time is a promise to the holder: a later {@linkcode TokenBucket.pause}
+   * or slower {@linkcode TokenBucket.setRate} moves `take` waiters but cannot
+   * move a reservation already handed out (as in Go, where `SetLimit` leaves
+   * existing reservations alone). Prefer `take` where pauses matter.
    *
    * @throws {RangeError} if `n` is not positive or exceeds `burst`.
    *
@@ -271,8 +294,9 @@ export class TokenBucket implements Limiter {
     if (!(n > 0 && n <= this.#burst)) throw this.#invalidCount("reserve tokens", n);
     const nowMs = this.#now();
     const dueMs = this.#claim(n, nowMs);
-    const ticket = this.#claimed;
+    this.#noteDue(dueMs);
     const delayMs = dueMs - nowMs <= EPSILON_MS ? 0 : dueMs - nowMs;
+    if (dueMs > this.#reservedUntilMs) this.#reservedUntilMs = dueMs;
     let open = true;
     return {
       delayMs,
@@ -281,7 +305,7 @@ export class TokenBucket implements Limiter {
         open = false;
         // Go's rule: once its time has passed the holder is assumed to have acted.
         if (this.#now() - dueMs > EPSILON_MS) return;
-        this.#giveBack(ticket, n);
+        this.#giveBack(dueMs, n);
       },
     };
   }
@@ -289,9 +313,12 @@ export class TokenBucket implements Limiter {
   /**
    * Change the rate (and optionally the burst) from now on. The balance is
    * first settled at the old rate; whatever is still owed is then paid at the
-   * new one. Callers already waiting are slowed to a lower rate at once; for a
-   * higher rate they keep their (earlier-computed) times, since a sleeper cannot
-   * be woken early, and the new rate applies to everyone who comes after them.
+   * new one.
+   *
+   * Callers already waiting in `take` are slowed down to a lower rate at once:
+   * what is left of each wait is stretched by old rate / new rate. A higher
+   * rate cannot wake sleepers early, so they keep their times, and the new rate
+   * applies to everyone after them.
    *
    * @throws {RangeError} if `ratePerSecond` is not a positive finite number or
    * `burst` is not a finite number of at least 1.
@@ -311,32 +338,35 @@ export class TokenBucket implements Limiter {
     const atMs = Math.max(this.#now(), this.#pausedUntilMs);
     const oldIntervalMs = this.#intervalMs;
     const balance = this.#burst - Math.max(0, this.#fullAtMs - atMs) / oldIntervalMs;
-    const lastDueMs = this.#fullAtMs - this.#burstMs;
+    const lastDueMs = this.#lastDueMs;
     const intervalMs = 1000 / ratePerSecond;
+    // Pay what is owed at the new rate. With callers queued this puts the last
+    // of them at `atMs + (lastDue − atMs) · new/old interval`: the stretch below.
     let fullAtMs = atMs + (burst - balance) * intervalMs;
-    if (intervalMs < oldIntervalMs && lastDueMs > atMs) {
-      // Faster, with callers queued: they are asleep until their old times and
-      // cannot be woken early, so paying their debt at the new rate would put
-      // newcomers next to them. Queue the new rate behind the last of them.
+    if (intervalMs > oldIntervalMs) {
+      this.#moveQueue(atMs, intervalMs / oldIntervalMs, 0);
+    } else if (lastDueMs > atMs) {
+      // Faster, with callers queued: they sleep until their old times and
+      // cannot be woken early, so newcomers queue behind the last of them.
       fullAtMs = Math.max(fullAtMs, lastDueMs + burst * intervalMs);
     }
-    const slower = intervalMs > oldIntervalMs;
     this.#ratePerSecond = ratePerSecond;
     this.#burst = burst;
     this.#intervalMs = intervalMs;
     this.#burstMs = burst * intervalMs;
     this.#fullAtMs = fullAtMs;
-    if (slower) this.#epoch++; // waiters must recompute their turn: it is later now
   }
 
   /**
    * Grant nobody a token before now + `ms` (a server said "429, slow down").
    *
-   * The bucket's time stands still for `ms`: callers already queued keep their
-   * order and spacing, shifted by the pause, and the balance at the end of the
-   * pause is at most one token, so the queue resumes at the steady rate instead
-   * of with a burst. A second pause that ends earlier than the current one
-   * changes nothing; one that ends later extends it.
+   * The bucket's time stands still for `ms`: callers waiting in `take` keep
+   * their order and spacing, shifted by the pause, and the balance at the end
+   * of the pause is at most one token, so the queue resumes at the steady rate
+   * instead of with a burst. A pause that ends before the current one ends
+   * changes nothing; one that ends later extends it. Reservations already
+   * handed out keep their times (see {@linkcode TokenBucket.reserve}), and so
+   * do callers queued ahead of them, and callers whose time had already come.
    *
    * @throws {RangeError} if `ms` is negative or not finite.
    *
@@ -364,7 +394,7 @@ export class TokenBucket implements Limiter {
       untilMs + this.#burstMs - this.#intervalMs,
     );
     this.#pausedUntilMs = untilMs;
-    this.#epoch++;
+    this.#moveQueue(nowMs, 1, shiftMs);
   }
 
   #now(): number {
@@ -375,55 +405,81 @@ export class TokenBucket implements Limiter {
   #claim(n: number, nowMs: number): number {
     const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
     this.#fullAtMs = fullAtMs;
-    this.#claimed += n;
     return Math.max(fullAtMs - this.#burstMs, this.#pausedUntilMs);
   }
 
   /**
-   * When the reservation holding `ticket` may act, given everything that
-   * happened since: everyone claimed after it was queued right behind it, so it
-   * is due `(#claimed − ticket)` intervals before the last one.
+   * Remember a due time that is still to come. Grants due now need not be
+   * noted: the due times only matter while someone may still be waiting.
    */
-  #dueOf(ticket: number): number {
-    const behind = this.#claimed - ticket;
-    return Math.max(
-      this.#fullAtMs - this.#burstMs - behind * this.#intervalMs,
-      this.#pausedUntilMs,
-    );
+  #noteDue(dueMs: number): void {
+    if (dueMs >= this.#lastDueMs) {
+      this.#previousDueMs = this.#lastDueMs;
+      this.#lastDueMs = dueMs;
+    } else if (dueMs > this.#previousDueMs) {
+      this.#previousDueMs = dueMs;
+    }
   }
 
-  /** Give back what no later caller has claimed of a reservation's `n` tokens. */
-  #giveBack(ticket: number, n: number): void {
-    const behind = Math.max(0, this.#claimed - ticket);
+  /**
+   * Close the current era with a move: every waiter due after `anchorMs` (and
+   * after the last reservation) is now due at `anchor + (due − anchor) · factor + shift`.
+   */
+  #moveQueue(anchorMs: number, factor: number, shiftMs: number): void {
+    const move: Move = {
+      anchorMs,
+      factor,
+      shiftMs,
+      fixedUntilMs: Math.max(anchorMs, this.#reservedUntilMs),
+    };
+    this.#lastDueMs = moved(this.#lastDueMs, move);
+    this.#previousDueMs = moved(this.#previousDueMs, move);
+    const next: Era = {};
+    this.#era.move = move;
+    this.#era.next = next;
+    this.#era = next;
+  }
+
+  /**
+   * Give back what no later caller has claimed of `n` tokens due at `dueMs`
+   * (Go's `Reservation.Cancel`): the callers behind it were told times that
+   * count on the tokens between it and the last of them, so only the rest can
+   * go back. Everyone keeps their time; only newcomers may come sooner.
+   */
+  #giveBack(dueMs: number, n: number): void {
+    const behind = Math.max(0, this.#lastDueMs - dueMs) / this.#intervalMs;
     // Never refill past what a pause left: at most one token when it ends.
     const floorMs = this.#pausedUntilMs + this.#burstMs - this.#intervalMs;
     const restore = Math.min(n - behind, (this.#fullAtMs - floorMs) / this.#intervalMs);
     if (!(restore > 0)) return;
-    // Both move together, so every other waiter's due time stays where it was.
     this.#fullAtMs -= restore * this.#intervalMs;
-    this.#claimed -= restore;
+    if (behind * this.#intervalMs <= EPSILON_MS) {
+      // It was the last one. Which one came before the one before is not
+      // known, so that one stays counted as the last if it goes too.
+      this.#lastDueMs = this.#previousDueMs;
+    }
   }
 
-  async #wait(
-    ticket: number,
-    n: number,
-    dueMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    let epoch = this.#epoch;
-    try {
-      for (;;) {
-        await this.#clock.sleep(dueMs - this.#now(), signal);
-        if (epoch === this.#epoch) return;
-        // A pause or a slower rate came in while asleep: the turn may be later.
-        epoch = this.#epoch;
-        dueMs = this.#dueOf(ticket);
-        if (dueMs - this.#now() <= EPSILON_MS) return;
-      }
-    } catch (error: unknown) {
-      this.#giveBack(ticket, n);
-      throw error;
-    }
+  /**
+   * Sleep until `dueMs`. Plain `then` callbacks rather than an async function:
+   * with 100,000 waiters every closure counts, and most waiters wake exactly
+   * once, in the era they fell asleep in.
+   */
+  #wait(n: number, dueMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const era = this.#era;
+    return this.#clock.sleep(dueMs - this.#now(), signal).then(
+      () => {
+        if (era === this.#era) return;
+        // The queue was moved while this waiter slept: its turn may be later.
+        const movedDueMs = catchUp(dueMs, era);
+        if (movedDueMs - this.#now() <= EPSILON_MS) return;
+        return this.#wait(n, movedDueMs, signal);
+      },
+      signal === undefined ? undefined : (error: unknown): never => {
+        this.#giveBack(catchUp(dueMs, era), n);
+        throw error;
+      },
+    );
   }
 
   #invalidCount(action: string, n: number): RangeError {
@@ -433,6 +489,37 @@ export class TokenBucket implements Limiter {
       )
       : new RangeError(`Cannot ${action}: 'n' must be a positive number, current value is ${n}`);
   }
+}
+
+/**
+ * How a pause or a slower rate moves the queue: a due time x after
+ * `fixedUntil` becomes `anchor + (x − anchor) · factor + shift` (never earlier,
+ * since factor ≥ 1, shift ≥ 0 and fixedUntil ≥ anchor); earlier ones stay.
+ */
+interface Move {
+  anchorMs: number;
+  factor: number;
+  shiftMs: number;
+  fixedUntilMs: number;
+}
+
+function moved(dueMs: number, move: Move): number {
+  if (dueMs <= move.fixedUntilMs) return dueMs;
+  return move.anchorMs + (dueMs - move.anchorMs) * move.factor + move.shiftMs;
+}
+
+/** A stretch of time without moves; `move` and `next` are set when it ends. */
+interface Era {
+  move?: Move;
+  next?: Era;
+}
+
+/** Where a due time from `era` is now, after the moves since. */
+function catchUp(dueMs: number, era: Era): number {
+  for (let e = era; e.move !== undefined && e.next !== undefined; e = e.next) {
+    dueMs = moved(dueMs, e.move);
+  }
+  return dueMs;
 }
 
 function checkRate(context: string, ratePerSecond: number, burst: number): void {

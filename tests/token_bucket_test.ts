@@ -34,8 +34,8 @@ function track(
 }
 
 /**
- * Replay grants through an ideal token bucket (full at `startMs`) and return
- * the lowest balance seen: negative means some window saw too many grants.
+ * Replay grants through an ideal token bucket (full before the first grant)
+ * and return the lowest balance seen: negative means some window saw too many.
  */
 function lowestBalance(grants: Grant[], ratePerSecond: number, burst: number): number {
   const sorted = [...grants].sort((a, b) => a.atMs - b.atMs);
@@ -198,7 +198,7 @@ Deno.test("TokenBucket rejects invalid counts, rates, bursts and pauses with Ran
   assert.equal(bucket.tokens(), 2, "nothing was claimed by the failed calls");
 });
 
-Deno.test("TokenBucket.reserve() says the delay up front and cancel() of the last one gives it all back", async () => {
+Deno.test("TokenBucket.reserve() says the delay up front and cancel() of the last one gives it all back", () => {
   const clock = new FakeClock();
   const bucket = new TokenBucket({ ratePerSecond: 2, clock });
   assert.equal(bucket.reserve().delayMs, 0);
@@ -408,6 +408,24 @@ Deno.test("TokenBucket.pause() inside a pause changes nothing unless it ends lat
   assert.deepEqual(grants.map((g) => g.atMs), [1_600]);
 });
 
+Deno.test("TokenBucket.pause() keeps a reservation's time and the callers queued ahead of it", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ ratePerSecond: 10, clock });
+  const grants: Grant[] = [];
+  await bucket.take();
+  const ahead = track(bucket, clock, grants, 1); // 100
+  const reservation = bucket.reserve(); // 200: its holder will act then, come what may
+  const behind = track(bucket, clock, grants, 2); // 300
+  await clock.advance(50);
+  bucket.pause(1_000);
+  const newcomer = track(bucket, clock, grants, 3);
+  await clock.runAll();
+  await Promise.all([ahead, behind, newcomer]);
+  assert.equal(reservation.delayMs, 200);
+  // Moving `ahead` past 200 would have put it right next to the reservation.
+  assert.deepEqual(grants.map((g) => [g.id, g.atMs]), [[1, 100], [2, 1_300], [3, 1_400]]);
+});
+
 Deno.test("TokenBucket.setRate() during a pause keeps the pause", async () => {
   const clock = new FakeClock();
   const bucket = new TokenBucket({ ratePerSecond: 10, clock });
@@ -424,17 +442,27 @@ Deno.test("TokenBucket.setRate() during a pause keeps the pause", async () => {
   assert.ok(lowestBalance(grants, 100, 1) >= -1e-9);
 });
 
-Deno.test("TokenBucket stays within rate + burst per second under random takes, aborts, cancels and pauses", async () => {
-  const random = seededRandom(42);
+/**
+ * Drive a bucket with a seeded random mix of takes (some aborted), tryTakes,
+ * reservations (some cancelled), pauses and rate changes, then check every
+ * grant against an ideal token bucket at the highest rate used, and against
+ * the pauses.
+ */
+async function randomRun(seed: number, withReservations: boolean, withRateChanges: boolean) {
+  const random = seededRandom(seed);
   const clock = new FakeClock();
-  const ratePerSecond = 20;
+  const maxRatePerSecond = 20;
   const burst = 3;
-  const bucket = new TokenBucket({ ratePerSecond, burst, clock });
+  const bucket = new TokenBucket({ ratePerSecond: maxRatePerSecond, burst, clock });
   const grants: Grant[] = [];
-  // Takes and tryTakes obey every pause; a reservation obeys the pauses that began
-  // before it was made (it keeps the time it was given).
+  // Takes and tryTakes obey every pause, except a take queued ahead of a
+  // reservation that was still to come when the pause began (the holder will
+  // act then, so the queue up to it stays put). A reservation obeys the pauses
+  // that began before it was made.
   const madeAtStep = new Map<number, number>();
-  const pauses: Array<[number, number, number]> = [];
+  const pauses: Array<{ fromMs: number; untilMs: number; step: number; reservedUntilMs: number }> =
+    [];
+  let reservedUntilMs = -Infinity;
   const pending: Promise<unknown>[] = [];
   let id = 0;
   for (let step = 0; step < 2_000; step++) {
@@ -449,7 +477,9 @@ Deno.test("TokenBucket stays within rate + burst per second under random takes, 
         pending.push(clock.sleep(abortAfterMs).then(() => controller.abort(new Error("x"))));
       }
     } else if (roll < 0.37) {
+      if (!withReservations) continue;
       const reservation = bucket.reserve(n);
+      reservedUntilMs = Math.max(reservedUntilMs, clock.now() + reservation.delayMs);
       if (random() < 0.3) {
         reservation.cancel();
       } else {
@@ -463,8 +493,10 @@ Deno.test("TokenBucket stays within rate + burst per second under random takes, 
       }
     } else if (roll < 0.49) {
       const ms = random() * 800;
-      pauses.push([clock.now(), clock.now() + ms, step]);
+      pauses.push({ fromMs: clock.now(), untilMs: clock.now() + ms, step, reservedUntilMs });
       bucket.pause(ms);
+    } else if (roll < 0.51) {
+      if (withRateChanges) bucket.setRate(5 + random() * (maxRatePerSecond - 5));
     } else {
       await clock.advance(random() * 200);
     }
@@ -473,16 +505,29 @@ Deno.test("TokenBucket stays within rate + burst per second under random takes, 
   await Promise.all(pending);
   assert.ok(grants.length > 500, `only ${grants.length} grants`);
   assert.ok(pauses.length > 20);
-  assert.ok(lowestBalance(grants, ratePerSecond, burst) >= -1e-9);
+  assert.ok(lowestBalance(grants, maxRatePerSecond, burst) >= -1e-9);
   const tokenTimes = grants.flatMap((g) => Array.from({ length: g.n }, () => g.atMs));
-  assert.ok(busiestSecond(tokenTimes) <= ratePerSecond + burst);
+  assert.ok(busiestSecond(tokenTimes) <= maxRatePerSecond + burst);
   for (const grant of grants) {
-    for (const [fromMs, untilMs, step] of pauses) {
-      if (step > madeAtStep.get(grant.id)!) continue;
-      const inside = grant.atMs > fromMs + 1e-9 && grant.atMs < untilMs - 1e-9;
-      assert.ok(!inside, `grant ${grant.id} at ${grant.atMs} inside pause ${fromMs}..${untilMs}`);
+    for (const pause of pauses) {
+      if (pause.step > madeAtStep.get(grant.id)!) continue;
+      if (grant.atMs <= pause.reservedUntilMs + 1e-9) continue;
+      const inside = grant.atMs > pause.fromMs + 1e-9 && grant.atMs < pause.untilMs - 1e-9;
+      assert.ok(!inside, `grant ${grant.id} at ${grant.atMs} inside a pause (seed ${seed})`);
     }
   }
+}
+
+Deno.test("TokenBucket stays within rate + burst per second under random takes, aborts, tryTakes and pauses", async () => {
+  for (const seed of [1, 2, 3]) await randomRun(seed, false, false);
+});
+
+Deno.test("TokenBucket stays within rate + burst per second when reservations and cancels join in", async () => {
+  for (const seed of [4, 5, 6]) await randomRun(seed, true, false);
+});
+
+Deno.test("TokenBucket stays within the highest rate used when the rate changes at random", async () => {
+  for (const seed of [7, 8, 9]) await randomRun(seed, true, true);
 });
 
 Deno.test("TokenBucket.take() handles 100,000 waiters in order and on time", async () => {
