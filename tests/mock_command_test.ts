@@ -68,7 +68,7 @@ Deno.test("runMockCommand() --help explains every flag and exits 0", async () =>
 
 Deno.test("runMockCommand() refuses bad flags with a UsageError naming the problem", async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [["--bogus"], /Unknown option '--bogus'; run 'main.ts mock --help'/],
+    [["--bogus"], /Unknown option '--bogus'; see 'main.ts mock --help'/],
     [["extra"], /Unexpected argument 'extra'/],
     [["--port"], /--port/],
     [["--port", "70000"], /--port must be a port number from 0 to 65535 .*, got "70000"/],

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateVonageKeyPair } from "../lib/mock/key_pair.ts";
 import { importPKCS8, SignJWT } from "jose";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { parseRateLimit } from "../lib/rate_limit_headers.ts";
@@ -550,16 +551,7 @@ Deno.test("createMockVonage() refuses bad options with errors that name them", a
 });
 
 Deno.test("createMockVonage() takes the public key as a CryptoKey too", async () => {
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    false,
-    ["sign", "verify"],
-  );
+  const pair = await generateVonageKeyPair();
   const m = await mock({ publicKey: pair.publicKey });
   const accepted = await send(m, SMS, authorized({ key: pair.privateKey }));
   assert.equal(accepted.status, 202);

@@ -9,15 +9,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { readRecipients, type Recipient } from "../recipients.ts";
 import { Journal } from "../journal.ts";
 import type { Limiter } from "../limiter.ts";
+import { generateVonageKeyPair } from "../mock/key_pair.ts";
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
 import { runSendJob, type SendJobResult } from "../send_job.ts";
 import { createRandom } from "../seeded_random.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { createVonageClient } from "../vonage/messages.ts";
+import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 const HELP = `Usage: main.ts demo [options]
@@ -149,23 +150,14 @@ function table(runs: DemoRun[], ratePerSecond: number): string {
  * ```
  */
 export async function runDemoCommand(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        recipients: { type: "string" },
-        rate: { type: "string" },
-        burst: { type: "string" },
-        seed: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(`demo: ${(error as Error).message}; see 'main.ts demo --help'`);
-  }
+  const { values } = parseFlags("demo", args, {
+    recipients: { type: "string" },
+    rate: { type: "string" },
+    burst: { type: "string" },
+    seed: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -183,16 +175,7 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
   }
   const recipients = await loadRecipients(values.recipients);
-  const keys = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    false,
-    ["sign", "verify"],
-  );
+  const keys = await generateVonageKeyPair();
 
   const say = (text: string) => {
     if (!values.json) console.error(text);

@@ -8,8 +8,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
+import { generateVonageKeyPair, privateKeyToPem } from "../mock/key_pair.ts";
+import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The application id the mock expects when `--app-id` is not given. */
@@ -82,8 +83,6 @@ interface MockFlags {
   seed: number | undefined;
 }
 
-const HELP_HINT = "run 'main.ts mock --help' for the options";
-
 function parseNumber(
   flag: string,
   text: string,
@@ -102,40 +101,22 @@ function parseNumber(
   return value;
 }
 
-function parseFlags(args: string[]): MockFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        rate: { type: "string" },
-        burst: { type: "string" },
-        "public-key": { type: "string" },
-        "write-private-key": { type: "string" },
-        "app-id": { type: "string" },
-        "retry-after": { type: "boolean" },
-        "ratelimit-headers": { type: "boolean" },
-        "fail-rate": { type: "string" },
-        "drop-rate": { type: "string" },
-        latency: { type: "string" },
-        seed: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error: unknown) {
-    const text = error instanceof Error ? error.message : String(error);
-    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(text);
-    if (ambiguous) {
-      // `--latency -5`: node:util will not take a value that looks like a flag.
-      const flag = ambiguous[1];
-      throw new UsageError(`${flag} needs a value; write a negative one as ${flag}=VALUE`);
-    }
-    // node:util's messages go on with a paragraph of advice; the first sentence says it.
-    throw new UsageError(`${text.split(/\.\s/)[0]}; ${HELP_HINT}`);
-  }
+function parseMockFlags(args: string[]): MockFlags {
+  const { values } = parseFlags("mock", args, {
+    port: { type: "string" },
+    rate: { type: "string" },
+    burst: { type: "string" },
+    "public-key": { type: "string" },
+    "write-private-key": { type: "string" },
+    "app-id": { type: "string" },
+    "retry-after": { type: "boolean" },
+    "ratelimit-headers": { type: "boolean" },
+    "fail-rate": { type: "string" },
+    "drop-rate": { type: "string" },
+    latency: { type: "string" },
+    seed: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   const failRate = values["fail-rate"] === undefined ? 0 : parseNumber(
     "fail-rate",
     values["fail-rate"],
@@ -200,12 +181,6 @@ function parseFlags(args: string[]): MockFlags {
 }
 
 /** Wrap base64 at 64 characters, as PEM readers expect. */
-function toPem(label: string, der: ArrayBuffer): string {
-  const base64 = btoa(String.fromCharCode(...new Uint8Array(der)));
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
-}
-
 /** Write a secret so that only its owner can read it, even if the file existed. */
 async function writeSecretFile(path: string, text: string): Promise<void> {
   if (Deno.build.os !== "windows") {
@@ -235,17 +210,8 @@ async function loadOrMakeKey(flags: MockFlags): Promise<KeyMaterial> {
       throw new UsageError(`cannot read --public-key ${flags.publicKeyPath}: ${why}`);
     }
   }
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  );
-  const pem = toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const pair = await generateVonageKeyPair({ extractable: true });
+  const pem = await privateKeyToPem(pair.privateKey);
   const temporary = flags.writePrivateKey === undefined;
   const path = flags.writePrivateKey ??
     await Deno.makeTempFile({ prefix: "politely-mock-", suffix: ".key" });
@@ -300,7 +266,7 @@ function waitForStop(signal: AbortSignal | undefined): { stopped: Promise<void>;
  */
 export async function runMockCommand(args: string[], io: MockCommandIo = {}): Promise<number> {
   const { stdout = console.log, signal } = io;
-  const flags = parseFlags(args);
+  const flags = parseMockFlags(args);
   if (flags.help) {
     stdout(MOCK_USAGE);
     return 0;

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { simulateArticle } from "../simulate/article.ts";
 import { simulateContention } from "../simulate/contention.ts";
@@ -21,6 +20,7 @@ import {
   renderSvg,
 } from "../simulate/charts.ts";
 import { formatArticle, formatContention, formatPacing } from "../simulate/report.ts";
+import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The help text of `main.ts simulate`. */
@@ -84,31 +84,15 @@ function parseInteger(flag: string, text: string, min: number): number {
   return value;
 }
 
-function parseFlags(args: string[]): Flags {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        out: { type: "string" },
-        seed: { type: "string" },
-        runs: { type: "string" },
-        json: { type: "boolean" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error: unknown) {
-    // node:util's messages may span lines; the CLI promises one.
-    const message = (error instanceof Error ? error.message : String(error)).replace(
-      /\s*\n\s*/g,
-      " ",
-    );
-    throw new UsageError(`${message} (see main.ts simulate --help)`);
-  }
-  const { values, positionals } = parsed;
+function parseSimulateFlags(args: string[]): Flags {
+  const { values, positionals } = parseFlags("simulate", args, {
+    out: { type: "string" },
+    seed: { type: "string" },
+    runs: { type: "string" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, { allowPositionals: true });
   if (positionals.length > 1) {
     throw new UsageError(
       `simulate takes one of article, contention, pacing or all, got ${positionals.join(" ")}`,
@@ -156,7 +140,7 @@ export async function runSimulateCommand(
   io: SimulateCommandIo = {},
 ): Promise<number> {
   const { stdout = console.log, stderr = console.error } = io;
-  const flags = parseFlags(args);
+  const flags = parseSimulateFlags(args);
   if (flags.help) {
     stdout(SIMULATE_USAGE);
     return 0;

@@ -46,4 +46,5 @@ export {
   serveMockVonage,
   type ServeMockVonageOptions,
 } from "./serve_mock_vonage.ts";
+export { generateVonageKeyPair, privateKeyToPem } from "./key_pair.ts";
 export type { Clock } from "../clock.ts";
