@@ -150,3 +150,55 @@ function redactUrl(url: string): string {
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * A Redis client that is either the caller's (used as is, never closed here)
+ * or opened from a URL on first use (then closed by {@linkcode LazyRedis.close}).
+ * The limiter and the queue each hold one, so passing a URL gives each its own
+ * connection.
+ *
+ * @example Connecting on first use
+ * ```ts ignore
+ * import { LazyRedis } from "./connect.ts";
+ *
+ * const redis = new LazyRedis("redis://127.0.0.1:6379", "my budget");
+ * await (await redis.get()).sendCommand(["PING"]);
+ * await redis.close();
+ * ```
+ */
+export class LazyRedis {
+  readonly #url: string | undefined;
+  readonly #what: string;
+  #redis: Promise<RedisCommander> | undefined;
+  #owned: Promise<RedisConnection> | undefined;
+  #closed = false;
+
+  /** Use `redis` (a URL to connect to, or a client); `what` names the user in errors. */
+  constructor(redis: string | RedisCommander, what: string) {
+    this.#what = what;
+    if (typeof redis === "string") {
+      this.#url = redis;
+    } else {
+      this.#url = undefined;
+      this.#redis = Promise.resolve(redis);
+    }
+  }
+
+  /** The client, connecting first if this holds a URL. Rejects once closed. */
+  get(): Promise<RedisCommander> {
+    if (this.#closed) return Promise.reject(new Error(`${this.#what} is closed`));
+    if (this.#redis === undefined) {
+      this.#owned = connectRedis(this.#url!);
+      this.#redis = this.#owned;
+    }
+    return this.#redis;
+  }
+
+  /** Close the connection if this opened it; a caller's client stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const connection = await this.#owned?.catch(() => undefined);
+    await connection?.close();
+  }
+}

@@ -27,7 +27,7 @@
 
 import { type Clock, realClock } from "../clock.ts";
 import type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
-import { connectRedis, type RedisCommander, type RedisConnection } from "./connect.ts";
+import { LazyRedis, type RedisCommander } from "./connect.ts";
 import { LuaScript } from "./lua_script.ts";
 
 // The types this module's API refers to, re-exported so that its
@@ -192,10 +192,7 @@ export class RedisLimiter implements Limiter {
   readonly #intervalUs: number;
   /** `burst · T` in µs: how far the TAT may run ahead of now before callers wait. */
   readonly #spanUs: number;
-  readonly #url: string | undefined;
-  /** The client passed in, or the connection we opened from `#url` (then ours to close). */
-  #redis: Promise<RedisCommander> | undefined;
-  #owned: Promise<RedisConnection> | undefined;
+  readonly #redis: LazyRedis;
   #closed = false;
   /** Our own pauses still on their way to Redis: our next take waits for them. */
   #pausing: Promise<unknown> = Promise.resolve();
@@ -241,12 +238,7 @@ export class RedisLimiter implements Limiter {
     if (this.#spanUs > 2 ** 51) {
       fail("'burst' / 'ratePerSecond' must be at most 2^51 µs (71 years)", burst);
     }
-    if (typeof redis === "string") {
-      this.#url = redis;
-    } else {
-      this.#url = undefined;
-      this.#redis = Promise.resolve(redis);
-    }
+    this.#redis = new LazyRedis(redis, `RedisLimiter for key '${key}'`);
   }
 
   /** The key holding the theoretical arrival time, in integer microseconds of Redis' clock. */
@@ -335,7 +327,7 @@ export class RedisLimiter implements Limiter {
    */
   async reserve(n = 1): Promise<RedisReservation> {
     this.#checkCount("reserve tokens", n);
-    const redis = await this.#connection();
+    const redis = await this.#redis.get();
     const costUs = Math.ceil(n * this.#intervalUs - 1e-6);
     const reply = await RESERVE.run(redis, [this.#key], [
       String(costUs),
@@ -389,7 +381,7 @@ export class RedisLimiter implements Limiter {
     }
     const pauseMs = Math.ceil(ms);
     if (pauseMs === 0) return Promise.resolve();
-    const done = this.#connection().then((redis) =>
+    const done = this.#redis.get().then((redis) =>
       PAUSE.run(redis, [this.#key, this.#pauseKey], [
         String(pauseMs),
         String(this.#spanUs - this.#intervalUs),
@@ -417,8 +409,7 @@ export class RedisLimiter implements Limiter {
     if (this.#closed) return;
     this.#closed = true;
     await this.#pausing;
-    const connection = await this.#owned?.catch(() => undefined);
-    await connection?.close();
+    await this.#redis.close();
   }
 
   /** Same as {@linkcode RedisLimiter.close}, for `await using`. */
@@ -426,20 +417,9 @@ export class RedisLimiter implements Limiter {
     return this.close();
   }
 
-  #connection(): Promise<RedisCommander> {
-    if (this.#closed) {
-      return Promise.reject(new Error(`RedisLimiter for key '${this.#key}' is closed`));
-    }
-    if (this.#redis === undefined) {
-      this.#owned = connectRedis(this.#url!);
-      this.#redis = this.#owned;
-    }
-    return this.#redis;
-  }
-
   /** Whether a pause is running now (its marker key still lives). */
   async #pausedNow(): Promise<boolean> {
-    const redis = await this.#connection();
+    const redis = await this.#redis.get();
     const remainingMs = await redis.sendCommand(["PTTL", this.#pauseKey]);
     return typeof remainingMs === "number" && remainingMs > 0;
   }

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { connectRedis, type RedisCommander, type RedisConnection } from "./connect.ts";
+import { LazyRedis, type RedisCommander } from "./connect.ts";
 import { LuaScript } from "./lua_script.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
@@ -139,9 +139,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
   readonly #outcomesKey: string;
   readonly #group: string;
   readonly #reclaimIdleMs: number;
-  readonly #url: string | undefined;
-  #redis: Promise<RedisCommander> | undefined;
-  #owned: Promise<RedisConnection> | undefined;
+  readonly #redis: LazyRedis;
   #ready: Promise<RedisCommander> | undefined;
   #closed = false;
 
@@ -172,12 +170,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
     this.#outcomesKey = `${key}:outcomes`;
     this.#group = group;
     this.#reclaimIdleMs = Math.ceil(reclaimIdleMs);
-    if (typeof redis === "string") {
-      this.#url = redis;
-    } else {
-      this.#url = undefined;
-      this.#redis = Promise.resolve(redis);
-    }
+    this.#redis = new LazyRedis(redis, `RedisWorkQueue for key '${key}'`);
   }
 
   /**
@@ -194,7 +187,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
    * ```
    */
   async enqueue(items: Iterable<Item> | AsyncIterable<Item>): Promise<string[]> {
-    const redis = await this.#connection();
+    const redis = await this.#redis.get();
     const ids: string[] = [];
     let batch: Promise<unknown>[] = [];
     const flush = async () => {
@@ -232,7 +225,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
    * ```
    */
   async load(items: Iterable<Item> | AsyncIterable<Item>): Promise<number> {
-    const redis = await this.#connection();
+    const redis = await this.#redis.get();
     const top = await redis.sendCommand(["XREVRANGE", this.#key, "+", "-", "COUNT", "1"]);
     const topId = Array.isArray(top) && Array.isArray(top[0]) ? String(top[0][0]) : "0-0";
     const present = Number(topId.split("-")[0]);
@@ -356,7 +349,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
    * ```
    */
   async outcome(id: string): Promise<Outcome | undefined> {
-    const redis = await this.#connection();
+    const redis = await this.#redis.get();
     const json = await redis.sendCommand(["HGET", this.#outcomesKey, id]);
     return json === null ? undefined : JSON.parse(expectString(json, "HGET")) as Outcome;
   }
@@ -403,8 +396,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const connection = await this.#owned?.catch(() => undefined);
-    await connection?.close();
+    await this.#redis.close();
   }
 
   /** Same as {@linkcode RedisWorkQueue.close}, for `await using`. */
@@ -412,20 +404,9 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
     return this.close();
   }
 
-  #connection(): Promise<RedisCommander> {
-    if (this.#closed) {
-      return Promise.reject(new Error(`RedisWorkQueue for key '${this.#key}' is closed`));
-    }
-    if (this.#redis === undefined) {
-      this.#owned = connectRedis(this.#url!);
-      this.#redis = this.#owned;
-    }
-    return this.#redis;
-  }
-
   /** Create the stream and group once; an existing group (BUSYGROUP) is fine. */
   #ensureGroup(): Promise<RedisCommander> {
-    this.#ready ??= this.#connection().then(async (redis) => {
+    this.#ready ??= this.#redis.get().then(async (redis) => {
       try {
         // Start at 0: items enqueued before any worker came are delivered too.
         await redis.sendCommand(["XGROUP", "CREATE", this.#key, this.#group, "0", "MKSTREAM"]);
