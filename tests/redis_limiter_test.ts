@@ -111,8 +111,10 @@ redisTest(
       const spanMs = Math.max(...grants) - Math.min(...grants);
       const idealMs = (150 - 1) / 50 * 1000;
       assert.deepEqual(counts, [50, 50, 50]);
+      // Wake-up times: one timer firing a slot (20 ms) late lets the next crowd
+      // into the same window, so allow one slot of timer noise beyond rate + burst.
       assert.ok(
-        busiestSecond(grants) <= 50 + 1,
+        busiestSecond(grants) <= 50 + 1 + 1,
         `busiest second had ${busiestSecond(grants)} grants`,
       );
       assert.ok(
@@ -311,7 +313,13 @@ redisTest("RedisLimiter: two OS processes sharing 100/s never exceed it together
     JSON.stringify(server.url)
   }, key: "budget", ratePerSecond: 100 });
     await limiter.reserve().then((r) => r.cancel()); // connect before the clock starts
-    const times = await Promise.all(Array.from({ length: 100 }, () => limiter.take().then(() => Date.now())));
+    // The slot each reservation was given, on this machine's clock: when its
+    // reply arrived plus the wait Redis computed. (Wake-up times would add the
+    // timer lateness of two busy processes, which is not the limiter's doing.)
+    const times = await Promise.all(Array.from({ length: 100 }, async () => {
+      const reservation = await limiter.reserve();
+      return Date.now() + reservation.delayMs;
+    }));
     await limiter.close();
     console.log(JSON.stringify(times));
   `;
@@ -329,11 +337,9 @@ redisTest("RedisLimiter: two OS processes sharing 100/s never exceed it together
     grants.push(...JSON.parse(new TextDecoder().decode(output.stdout)) as number[]);
   }
   assert.equal(grants.length, 200);
-  // These are wake-up times, measured after each sleep in two busy processes: a
-  // late timer (tens of ms on a loaded 2-core machine) lets the next on-time grant
-  // crowd into the same window, one slot per 10 ms late. Allow three such slots;
-  // the slots themselves are checked exactly in the three-worker test above.
-  assert.ok(busiestSecond(grants) <= 100 + 1 + 3, `busiest second had ${busiestSecond(grants)}`);
+  // A reply handled a few ms late shifts its slot by as much: allow two slots of
+  // such noise. Two budgets instead of one shared would show about 200.
+  assert.ok(busiestSecond(grants) <= 100 + 1 + 2, `busiest second had ${busiestSecond(grants)}`);
   const spanMs = Math.max(...grants) - Math.min(...grants);
   assert.ok(spanMs >= (200 - 1) * 10 - 20, `200 grants in ${spanMs} ms`);
 });
