@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "../backoff.ts";
 import { AdaptiveLimiter } from "../adaptive_limiter.ts";
-import { hashMessageText, Journal, JournalError } from "../journal.ts";
+import { hashMessageText, Journal, JournalError, type JournalState } from "../journal.ts";
 import type { Limiter } from "../limiter.ts";
 import { formatSummary, Progress, type SendSummary, stderrWriter } from "../progress.ts";
 import { formatProblem, readRecipients, type Recipient } from "../recipients.ts";
@@ -101,6 +101,8 @@ function positiveNumber(flag: string, raw: string | undefined, fallback: number)
 }
 
 function positiveInteger(flag: string, raw: string | undefined, fallback: number): number {
+  // The default may be Infinity ("no limit"), which is not a whole number but is meant.
+  if (raw === undefined) return fallback;
   const value = positiveNumber(flag, raw, fallback);
   if (!Number.isInteger(value)) {
     throw new UsageError(`--${flag} must be a whole number, got '${raw}'`);
@@ -140,21 +142,38 @@ function parseSendArgs(args: string[]) {
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`send: ${message.replace(/\.$/, "")}; see 'main.ts send --help'`);
+    throw new UsageError(`send: ${describeParseError(message)}; see 'main.ts send --help'`);
   }
 }
 
-/** Where the journal lives when `--journal` is not given: beside the input. */
+/**
+ * One line for a `parseArgs` error: its messages run over several lines and talk about
+ * positionals after `--`, which is no help to someone who mistyped a flag.
+ */
+function describeParseError(message: string): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}'`;
+  const ambiguous = /^Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1]!;
+    return `${flag} needs a value (write ${flag}=VALUE for a value that starts with '-')`;
+  }
+  return (message.split("\n")[0] ?? message).trim().replace(/\.$/, "");
+}
+
+/**
+ * Where the journal lives when `--journal` is not given: beside the input, named
+ * after it whole (`people.csv` → `people.csv.journal.jsonl`), so two inputs that
+ * differ only in extension never share a journal.
+ */
 function defaultJournalPath(recipientsPath: string): string {
-  const slash = recipientsPath.lastIndexOf("/");
-  const dot = recipientsPath.lastIndexOf(".");
-  const stem = dot > slash + 1 ? recipientsPath.slice(0, dot) : recipientsPath;
-  return `${stem}.journal.jsonl`;
+  return `${recipientsPath}.journal.jsonl`;
 }
 
 async function openInput(path: string): Promise<ReadableStream<Uint8Array>> {
+  let file: Deno.FsFile;
   try {
-    return (await Deno.open(path, { read: true })).readable;
+    file = await Deno.open(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new UsageError(`cannot read ${path}: no such file`);
@@ -167,6 +186,12 @@ async function openInput(path: string): Promise<ReadableStream<Uint8Array>> {
     }
     throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
   }
+  // On Linux a directory opens fine and fails only on the first read.
+  if ((await file.stat()).isDirectory) {
+    file.close();
+    throw new UsageError(`cannot read ${path}: it is a directory, not a recipients file`);
+  }
+  return file.readable;
 }
 
 async function loadPrivateKey(env: SendCommandIo["env"]): Promise<CryptoKey> {
@@ -276,11 +301,15 @@ async function* sendable(path: string, text: string | undefined): AsyncGenerator
   }
 }
 
-function exitCodeFor(result: SendJobResult): number {
+/**
+ * 0 only when every recipient of the file is accepted, counting what earlier
+ * runs decided: a rerun that skips numbers left failed or uncertain is not done.
+ */
+function exitCodeFor(result: SendJobResult, leftByEarlierRuns: number): number {
   if (result.stoppedBy === "interrupt") return 130;
   if (result.stoppedBy === "auth") return 2;
   if (result.failed > 0 || result.uncertain > 0 || result.pending > 0) return 1;
-  return 0;
+  return leftByEarlierRuns > 0 ? 1 : 0;
 }
 
 function formatSeconds(seconds: number): string {
@@ -393,7 +422,10 @@ export async function runSendCommand(
       }
       const seconds = Math.max(0, checked.recipients - burst) / ratePerSecond;
       io.stdout(
-        `credentials OK (JWT minted for application ${applicationId}); at ${ratePerSecond}/s ` +
+        // Signing proves the key is usable, not that it belongs to the application: only
+        // the API can tell, and a dry run does not ask it.
+        `the key signs tokens for application ${applicationId} (not checked with the API); ` +
+          `at ${ratePerSecond}/s ` +
           `this takes about ${formatSeconds(seconds)}. Nothing sent.`,
       );
       return 0;
@@ -508,6 +540,13 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const name of signals) Deno.addSignalListener(name, onInterrupt);
 
+  // A rerun says what it resumes: numbers left uncertain are skipped, and the user must
+  // hear that, not find them folded into "skipped".
+  const previous = plan.journal.replay.resumed ? tallyPrevious(plan.journal.previous) : undefined;
+  if (previous !== undefined && plan.journal.path !== undefined) {
+    io.stderr(describeResume(plan.journal.path, previous, plan.journal.replay.tornLines, plan));
+  }
+
   progress.start();
   let result: SendJobResult;
   try {
@@ -529,13 +568,27 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
       signal: stop.signal,
       onProgress: (counts) => (live = counts),
     });
+  } catch (error) {
+    if (error instanceof JournalError) {
+      // Everything recorded before the failure is on disk and replays correctly.
+      throw new UsageError(
+        `${error.message}; the run stopped, and what was recorded so far is safe: ` +
+          "free the disk or fix the path, then rerun the same command to finish",
+        { cause: error },
+      );
+    }
+    throw error;
   } finally {
     progress.stop();
     for (const name of signals) Deno.removeSignalListener(name, onInterrupt);
   }
   await plan.journal.flush();
 
-  const summary: SendSummary & { stoppedBy?: string; journal?: string } = {
+  const summary: SendSummary & {
+    stoppedBy?: string;
+    journal?: string;
+    previous?: Record<JournalState["state"], number>;
+  } = {
     ...result,
     total: plan.checked.recipients,
     invalid: plan.checked.invalid,
@@ -543,6 +596,7 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     ratePerSecond: plan.ratePerSecond,
   };
   if (plan.journal.path !== undefined) summary.journal = plan.journal.path;
+  if (previous !== undefined) summary.previous = previous;
   if (plan.json) {
     io.stdout(JSON.stringify(summary));
   } else {
@@ -561,5 +615,36 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
         "the journal skips everyone already sent.",
     );
   }
-  return exitCodeFor(result);
+  const leftByEarlierRuns = previous === undefined
+    ? 0
+    : previous.failed + (plan.resendUncertain ? 0 : previous.uncertain);
+  return exitCodeFor(result, leftByEarlierRuns);
+}
+
+/** How many numbers an earlier run left in each state. */
+function tallyPrevious(
+  previous: ReadonlyMap<string, JournalState>,
+): Record<JournalState["state"], number> {
+  const tally = { accepted: 0, failed: 0, uncertain: 0, pending: 0 };
+  for (const { state } of previous.values()) tally[state]++;
+  return tally;
+}
+
+function describeResume(
+  path: string,
+  tally: Record<JournalState["state"], number>,
+  tornLines: number,
+  plan: SendPlan,
+): string {
+  const skipped = plan.resendUncertain ? "accepted and failed" : "accepted, failed and uncertain";
+  const uncertain = tally.uncertain === 0
+    ? ""
+    : plan.resendUncertain
+    ? `; resending the ${tally.uncertain} uncertain (--resend-uncertain)`
+    : `; the ${tally.uncertain} uncertain may have been accepted: --resend-uncertain sends ` +
+      "them again";
+  return `resuming ${path}: earlier runs left ${tally.accepted} accepted, ${tally.failed} ` +
+    `failed, ${tally.uncertain} uncertain, ${tally.pending} pending; skipping the ${skipped}` +
+    uncertain +
+    (tornLines > 0 ? " (a torn last line from a crash was dropped)" : "");
 }

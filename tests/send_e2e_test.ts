@@ -1,0 +1,547 @@
+/**
+ * End-to-end tests of `main.ts send`: the real CLI in its own process, talking HTTP over
+ * loopback to the mock Vonage Messages API served by this test process. Each test reads
+ * the sender's `--json` summary and checks it against what the mock saw.
+ */
+
+import assert from "node:assert/strict";
+import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
+import {
+  type MockVonageServer,
+  serveMockVonage,
+  type ServeMockVonageOptions,
+} from "../lib/mock/serve_mock_vonage.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const APP_ID = "politely-e2e";
+const FROM = "Politely";
+const TEXT = "hi";
+const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
+const ENV: Record<string, string> = {
+  VONAGE_APPLICATION_ID: APP_ID,
+  VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/test_private.key`,
+  // Inherited values must not win over the key file or the --from flag.
+  VONAGE_PRIVATE_KEY: "",
+  VONAGE_FROM: "",
+  NO_COLOR: "1",
+};
+
+/** The `--json` summary. */
+interface Summary {
+  total: number;
+  accepted: number;
+  failed: number;
+  uncertain: number;
+  skipped: number;
+  attempts: number;
+  throttled: number;
+  pending: number;
+  elapsedMs: number;
+  achievedRatePerSecond: number;
+  failedByReason: Record<string, number>;
+  invalid: number;
+  duplicates: number;
+  stoppedBy?: string;
+  journal?: string;
+  previous?: { accepted: number; failed: number; uncertain: number; pending: number };
+}
+
+interface SendRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+  summary: Summary | undefined;
+}
+
+/** `count` fictional US numbers, E.164 digits, starting at 1 415 555 `first`. */
+function numbers(count: number, first = 0): string[] {
+  return Array.from({ length: count }, (_, i) => `1415555${String(first + i).padStart(4, "0")}`);
+}
+
+/** A temporary directory that removes itself. */
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "politely-e2e-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+async function writeList(path: string, list: string[]): Promise<string> {
+  await Deno.writeTextFile(path, list.join("\n") + "\n");
+  return path;
+}
+
+function mock(options: Omit<ServeMockVonageOptions, "publicKey" | "applicationId">) {
+  return serveMockVonage({ publicKey: PUBLIC_KEY, applicationId: APP_ID, seed: 1, ...options });
+}
+
+function sendCommand(
+  input: string,
+  url: string,
+  extra: string[],
+  options: { env?: Record<string, string>; stdin?: boolean } = {},
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "main.ts",
+      "send",
+      input,
+      "--text",
+      TEXT,
+      "--from",
+      FROM,
+      "--base-url",
+      url,
+      "--json",
+      "--quiet",
+      ...extra,
+    ],
+    cwd: ROOT,
+    env: { ...ENV, ...options.env },
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+function finish(output: Deno.CommandOutput): SendRun {
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  let summary: Summary | undefined;
+  if (last.startsWith("{")) summary = JSON.parse(last) as Summary;
+  return { code: output.code, signal: output.signal, stdout, stderr, summary };
+}
+
+/** Run `main.ts send` to completion. */
+async function runSend(
+  input: string,
+  url: string,
+  extra: string[] = [],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<SendRun> {
+  const command = sendCommand(input, url, extra, {
+    ...(options.env ? { env: options.env } : {}),
+    stdin: options.stdin !== undefined,
+  });
+  if (options.stdin === undefined) return finish(await command.output());
+  const child = command.spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(options.stdin));
+  await writer.close();
+  return finish(await child.output());
+}
+
+/** Start `main.ts send`, signal it once the mock has accepted `after` messages, collect it. */
+async function interruptSend(
+  server: MockVonageServer,
+  input: string,
+  extra: string[],
+  signal: Deno.Signal,
+  after: number,
+): Promise<{ run: SendRun; acceptedAtSignal: number }> {
+  const child = sendCommand(input, server.url, extra).spawn();
+  const output = child.output();
+  const deadline = Date.now() + 20_000;
+  while (server.stats().accepted < after) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await output;
+      throw new Error(`the sender never reached ${after} accepted messages`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const acceptedAtSignal = server.stats().accepted;
+  child.kill(signal);
+  return { run: finish(await output), acceptedAtSignal };
+}
+
+/** How many times the mock accepted each number. */
+function acceptedCounts(server: MockVonageServer): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const message of server.messages()) {
+    counts.set(message.to, (counts.get(message.to) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function assertEachAcceptedOnce(server: MockVonageServer, list: string[]): void {
+  const counts = acceptedCounts(server);
+  const wrong = list.filter((to) => counts.get(to) !== 1);
+  assert.deepEqual(wrong, [], "numbers not accepted exactly once by the mock");
+  assert.equal(server.messages().length, list.length, "the mock accepted nothing else");
+}
+
+type RecordType = "header" | "sending" | "accepted" | "failed" | "uncertain" | "released";
+interface JournalLine {
+  type: RecordType;
+  to?: string;
+}
+
+/**
+ * Read a journal as a person would: every line must parse, except a torn last line (a
+ * crash mid-write), which the next run drops. Returns the records, in order.
+ */
+async function readJournalLines(path: string): Promise<{ lines: JournalLine[]; torn: number }> {
+  const text = await Deno.readTextFile(path);
+  const raw = text.split("\n");
+  const trailing = raw.pop();
+  let torn = 0;
+  if (trailing !== undefined && trailing !== "") {
+    try {
+      raw.push(JSON.stringify(JSON.parse(trailing)));
+    } catch {
+      torn = 1;
+    }
+  }
+  const lines = raw.map((line, index) => {
+    try {
+      return JSON.parse(line) as JournalLine;
+    } catch {
+      throw new Error(`${path}:${index + 1} is not JSON: ${line}`);
+    }
+  });
+  assert.equal(lines[0]?.type, "header");
+  return { lines, torn };
+}
+
+/**
+ * Numbers whose last `sending` has no outcome (nor `released`) after it: the requests that
+ * were in flight when the process died. A rerun must treat exactly these as uncertain.
+ */
+function unfinishedSends(lines: JournalLine[]): Set<string> {
+  const open = new Set<string>();
+  for (const line of lines.slice(1)) {
+    assert.ok(typeof line.to === "string", `record without a number: ${JSON.stringify(line)}`);
+    if (line.type === "sending") open.add(line.to);
+    else open.delete(line.to);
+  }
+  return open;
+}
+
+/** What the library's replay makes of the journal (opened after the sender has exited). */
+async function replay(path: string): Promise<ReadonlyMap<string, JournalState>> {
+  const journal = await Journal.open(path, { from: FROM, textHash: await hashMessageText(TEXT) });
+  await journal.close();
+  return journal.previous;
+}
+
+Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100 in (100 - 1)/20 s with no 429", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 20, burst: 2 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const run = await runSend(file, server.url, ["--rate", "20"]);
+
+  assert.equal(run.code, 0, run.stderr);
+  const summary = run.summary!;
+  assert.equal(summary.total, 100);
+  assert.equal(summary.accepted, 100);
+  assert.equal(summary.throttled, 0);
+  assert.equal(summary.attempts, 100);
+  const idealMs = (100 - 1) / 20 * 1000;
+  assert.ok(
+    Math.abs(summary.elapsedMs - idealMs) <= 0.05 * idealMs,
+    `elapsed ${summary.elapsedMs} ms, ideal ${idealMs} ms`,
+  );
+  const stats = server.stats();
+  assert.equal(stats.arrivals, 100);
+  assert.equal(stats.accepted, 100);
+  assert.equal(stats.throttled, 0);
+  assert.deepEqual(stats.byStatus, { "202": 100 });
+  // Never faster than allowed, seen from the server: at most R + B arrivals in any second.
+  for (const second of stats.perSecond) assert.ok(second.arrivals <= 22, JSON.stringify(second));
+  assertEachAcceptedOnce(server, list);
+  assert.equal(summary.journal, `${dir.path}/recipients.txt.journal.jsonl`);
+});
+
+Deno.test("send --rate 20 against a strict 20/s burst 1 limit eases off: under 10% 429s, none sent twice", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 20, burst: 1 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const run = await runSend(file, server.url, ["--rate", "20"]);
+
+  assert.equal(run.code, 0, run.stderr);
+  const summary = run.summary!;
+  assert.equal(summary.accepted, 100);
+  assert.equal(summary.attempts, 100 + summary.throttled);
+  assert.ok(summary.throttled < 10, `${summary.throttled} 429s for 100 messages`);
+  const stats = server.stats();
+  assert.equal(stats.throttled, summary.throttled);
+  assert.equal(stats.arrivals, summary.attempts);
+  assertEachAcceptedOnce(server, list);
+  // Easing never goes below 80% of the rate: 99 intervals at 16/s at worst, plus retries.
+  assert.ok(summary.elapsedMs < (99 / 16) * 1000 + 1500, `elapsed ${summary.elapsedMs} ms`);
+});
+
+Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each number once", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 20, burst: 2 });
+  const list = numbers(60);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const run = await runSend(file, server.url, ["--rate", "40"]);
+
+  assert.equal(run.code, 0, run.stderr);
+  const summary = run.summary!;
+  assert.equal(summary.accepted, 60);
+  assert.ok(summary.throttled > 0, "the mock must have throttled a sender twice too fast");
+  assert.equal(summary.attempts, 60 + summary.throttled);
+  const stats = server.stats();
+  assert.equal(stats.throttled, summary.throttled);
+  assert.equal(stats.accepted, 60);
+  assertEachAcceptedOnce(server, list);
+  // The server's limit holds whatever the client asks: at most R + B accepted per second.
+  for (const second of stats.perSecond) assert.ok(second.accepted <= 22, JSON.stringify(second));
+});
+
+Deno.test("send killed with SIGKILL midway: the rerun sends the rest, never one number twice", async () => {
+  await using dir = await tempDir();
+  // Latency keeps several requests in flight, so the kill catches some mid-request.
+  await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+  const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
+
+  const { run: killed, acceptedAtSignal } = await interruptSend(
+    server,
+    file,
+    ["--rate", "50"],
+    "SIGKILL",
+    40,
+  );
+  assert.equal(killed.signal, "SIGKILL");
+  assert.equal(killed.summary, undefined, "a killed process prints no summary");
+  assert.ok(acceptedAtSignal >= 40 && acceptedAtSignal < 100);
+
+  // The journal as the crash left it: whole lines, and the requests that were in flight.
+  const { lines } = await readJournalLines(journalPath);
+  const inFlight = unfinishedSends(lines);
+  const recordedAccepted = new Set(
+    lines.filter((line) => line.type === "accepted").map((line) => line.to!),
+  );
+  // Whatever the journal calls accepted, the mock accepted; the rest it accepted was in flight.
+  const mockCounts = acceptedCounts(server);
+  for (const to of recordedAccepted) assert.equal(mockCounts.get(to), 1, to);
+  for (const to of mockCounts.keys()) {
+    assert.ok(recordedAccepted.has(to) || inFlight.has(to), `${to} accepted without a record`);
+  }
+  // At 50/s with 150 ms of latency about 7 requests are always in flight.
+  assert.ok(inFlight.size > 0, "the kill caught no request in flight");
+  const before = await replay(journalPath);
+  for (const to of inFlight) assert.equal(before.get(to)?.state, "uncertain", to);
+
+  const rerun = await runSend(file, server.url, ["--rate", "50"]);
+
+  // The numbers left in doubt are skipped and reported; not every recipient is
+  // accepted, so the rerun still exits 1.
+  assert.equal(rerun.code, 1, rerun.stderr);
+  const summary = rerun.summary!;
+  assert.equal(summary.previous?.uncertain, inFlight.size);
+  assert.equal(summary.previous?.accepted, recordedAccepted.size);
+  assert.equal(summary.skipped, recordedAccepted.size + inFlight.size);
+  assert.equal(summary.accepted, 100 - summary.skipped);
+  if (inFlight.size > 0) assert.match(rerun.stderr, /uncertain/);
+
+  const after = await replay(journalPath);
+  const counts = acceptedCounts(server);
+  for (const to of list) {
+    const accepted = counts.get(to) ?? 0;
+    assert.ok(accepted <= 1, `${to} accepted ${accepted} times`);
+    const state = after.get(to)?.state;
+    if (state === "uncertain") assert.ok(inFlight.has(to), `${to} uncertain but never in flight`);
+    else assert.ok(state === "accepted" && accepted === 1, `${to}: ${state}, accepted ${accepted}`);
+  }
+});
+
+Deno.test("send with 500s reports them uncertain (exit 1); a rerun with --resend-uncertain --retry-uncertain sends them", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const first = await runSend(file, server.url, ["--rate", "500"]);
+
+  assert.equal(first.code, 1, first.stderr);
+  const failures = server.stats().byStatus["500"] ?? 0;
+  assert.ok(failures > 5, `seed 42 gives some 500s, got ${failures}`);
+  assert.equal(first.summary!.uncertain, failures);
+  assert.equal(first.summary!.accepted, 100 - failures);
+  assert.equal(first.summary!.attempts, 100);
+
+  // Without --resend-uncertain the journal keeps them from being sent again.
+  const cautious = await runSend(file, server.url, ["--rate", "500"]);
+  assert.equal(cautious.code, 1, cautious.stderr);
+  assert.equal(cautious.summary!.skipped, 100);
+  assert.equal(cautious.summary!.previous?.uncertain, failures);
+  assert.equal(cautious.summary!.attempts, 0);
+
+  // The mock's 500 did not accept them, so resending is safe here; new 500s are retried.
+  const rerun = await runSend(file, server.url, [
+    "--rate",
+    "500",
+    "--resend-uncertain",
+    "--retry-uncertain",
+  ]);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.equal(rerun.summary!.accepted, failures);
+  assert.equal(rerun.summary!.skipped, 100 - failures);
+  assert.equal(rerun.summary!.uncertain, 0);
+  assertEachAcceptedOnce(server, list);
+  const states = await replay(`${dir.path}/recipients.txt.journal.jsonl`);
+  assert.ok(list.every((to) => states.get(to)?.state === "accepted"));
+});
+
+Deno.test("send --retry-uncertain retries 500s until every message is accepted", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const run = await runSend(file, server.url, ["--rate", "500", "--retry-uncertain"]);
+
+  assert.equal(run.code, 0, run.stderr);
+  const failures = server.stats().byStatus["500"] ?? 0;
+  assert.ok(failures > 5);
+  assert.equal(run.summary!.accepted, 100);
+  assert.equal(run.summary!.uncertain, 0);
+  assert.equal(run.summary!.attempts, 100 + failures);
+  assertEachAcceptedOnce(server, list);
+});
+
+Deno.test("send refuses a file with bad lines (exit 2, FILE:LINE: why, nothing sent); --skip-invalid sends the rest", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0 });
+  const file = `${dir.path}/people.csv`;
+  await Deno.writeTextFile(
+    file,
+    [
+      "name,phone",
+      "Ann,+1 415 555 0100",
+      "Bob,12",
+      "Cat,+1 415 555 0102",
+      "Dan,not a number",
+      "Eve,+1 415 555 0104,extra",
+      "Fay,+1 415 555 0105",
+    ].join("\n") + "\n",
+  );
+
+  const refused = await runSend(file, server.url, ["--rate", "100"]);
+
+  assert.equal(refused.code, 2);
+  assert.equal(refused.summary, undefined);
+  const problems = refused.stderr.split("\n").filter((line) => line.startsWith(`${file}:`));
+  assert.deepEqual(problems.map((line) => line.split(":")[1]), ["3", "5", "6"]);
+  for (const line of problems) assert.match(line, /^.+:\d+: \S/);
+  assert.match(refused.stderr, /3 invalid lines .*--skip-invalid/);
+  assert.doesNotMatch(refused.stderr, /^\s+at /m, "no stack trace");
+  assert.equal(server.stats().arrivals, 0);
+  await assert.rejects(Deno.stat(`${dir.path}/people.csv.journal.jsonl`), Deno.errors.NotFound);
+
+  const skipping = await runSend(file, server.url, ["--rate", "100", "--skip-invalid"]);
+
+  assert.equal(skipping.code, 0, skipping.stderr);
+  assert.equal(skipping.summary!.accepted, 3);
+  assert.equal(skipping.summary!.invalid, 3);
+  assertEachAcceptedOnce(server, ["14155550100", "14155550102", "14155550105"]);
+});
+
+Deno.test("send with the wrong private key stops at once: exit 2, at most 2 requests, one line", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0 });
+  const file = await writeList(`${dir.path}/recipients.txt`, numbers(50));
+
+  const run = await runSend(file, server.url, ["--rate", "100"], {
+    env: { VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/other_private.key` },
+  });
+
+  assert.equal(run.code, 2);
+  const stats = server.stats();
+  assert.ok(stats.arrivals >= 1 && stats.arrivals <= 2, `${stats.arrivals} requests`);
+  assert.equal(stats.byStatus["401"], stats.arrivals);
+  assert.equal(stats.accepted, 0);
+  const lines = run.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0]!, /refused the credentials .*401.*VONAGE_APPLICATION_ID/);
+  assert.doesNotMatch(run.stderr, /^\s+at /m);
+  assert.equal(run.summary!.stoppedBy, "auth");
+  assert.equal(run.summary!.pending, 50);
+  // Nothing was decided: a rerun with the right key sends to everyone.
+  const states = await replay(`${dir.path}/recipients.txt.journal.jsonl`);
+  assert.ok([...states.values()].every((state) => state.state === "pending"));
+});
+
+Deno.test("send interrupted with SIGINT exits 130 with a consistent journal; the rerun finishes", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 100 });
+  const list = numbers(100);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+  const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
+
+  const { run: stopped } = await interruptSend(server, file, ["--rate", "50"], "SIGINT", 30);
+
+  assert.equal(stopped.code, 130, stopped.stderr);
+  const summary = stopped.summary!;
+  assert.equal(summary.stoppedBy, "interrupt");
+  assert.ok(summary.pending > 0, "some recipients were never tried");
+  assert.equal(summary.accepted + summary.pending + summary.uncertain, 100);
+  // Requests in flight were let finish, so the mock and the summary agree.
+  assert.equal(server.stats().accepted, summary.accepted);
+  const { lines, torn } = await readJournalLines(journalPath);
+  assert.equal(torn, 0);
+  const open = unfinishedSends(lines);
+  const states = await replay(journalPath);
+  for (const to of open) assert.equal(states.get(to)?.state, "uncertain", to);
+  assert.equal(open.size, summary.uncertain);
+
+  const rerun = await runSend(file, server.url, ["--rate", "50"]);
+
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.equal(rerun.summary!.previous?.uncertain, open.size);
+  assert.equal(rerun.summary!.skipped, summary.accepted + open.size);
+  assert.equal(rerun.summary!.accepted, 100 - summary.accepted - open.size);
+  const counts = acceptedCounts(server);
+  for (const to of list) {
+    if (open.has(to)) assert.ok((counts.get(to) ?? 0) <= 1, to);
+    else assert.equal(counts.get(to), 1, to);
+  }
+  const finished = unfinishedSends((await readJournalLines(journalPath)).lines);
+  assert.deepEqual([...finished].sort(), [...open].sort());
+});
+
+Deno.test("send - reads recipients from standard input and journals them in --journal FILE", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0 });
+  const list = numbers(20);
+  const journalPath = `${dir.path}/stdin.journal.jsonl`;
+  const stdin = list.map((to) => JSON.stringify({ to: `+${to}` })).join("\n") + "\n";
+
+  const run = await runSend("-", server.url, ["--rate", "200", "--journal", journalPath], {
+    stdin,
+  });
+
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.summary!.accepted, 20);
+  assert.equal(run.summary!.journal, journalPath);
+  assertEachAcceptedOnce(server, list);
+  const states = await replay(journalPath);
+  assert.deepEqual([...states.keys()].sort(), list);
+
+  // The same input again: the journal knows them all, nothing is sent.
+  const again = await runSend("-", server.url, ["--rate", "200", "--journal", journalPath], {
+    stdin,
+  });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.summary!.skipped, 20);
+  assert.equal(server.stats().arrivals, 20);
+});
