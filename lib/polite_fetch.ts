@@ -35,6 +35,12 @@
  * retried rejects with the error itself. The bodies of responses retried past
  * are cancelled.
  *
+ * **Below this layer.** Deno's `fetch` itself sends a request again, on a new
+ * connection, when a kept-alive connection closes before any answer (measured:
+ * 53 arrivals for 40 POSTs against a server that hangs up). For a request that
+ * must never arrive twice, send it with a `connection: close` header, as the
+ * Vonage client does; it costs a new connection per request.
+ *
  * @module
  */
 
