@@ -40,6 +40,13 @@ async function main(args: string[]): Promise<number> {
   return await (await load())(rest);
 }
 
+/** Whether the user asked for stack traces (and let us read the environment to say so). */
+function debugging(): boolean {
+  const variable = "POLITELY_DEBUG";
+  const permission = Deno.permissions.querySync({ name: "env", variable });
+  return permission.state === "granted" && Boolean(Deno.env.get(variable));
+}
+
 if (import.meta.main) {
   try {
     Deno.exitCode = await main(Deno.args);
@@ -47,11 +54,15 @@ if (import.meta.main) {
     if (error instanceof UsageError) {
       console.error(`politely: ${error.message}`);
       Deno.exitCode = 2;
+    } else if (error instanceof Deno.errors.NotCapable) {
+      // Deno's message names the access and the flag that grants it.
+      console.error(`politely: ${error.message}`);
+      Deno.exitCode = 2;
     } else {
       console.error(
         `politely: unexpected error: ${error instanceof Error ? error.message : error}`,
       );
-      if (Deno.env.get("POLITELY_DEBUG")) console.error(error);
+      if (debugging()) console.error(error);
       else console.error("(set POLITELY_DEBUG=1 to see the stack trace, and please report it)");
       Deno.exitCode = 1;
     }

@@ -198,7 +198,12 @@ export function failedBeforeSending(error: unknown): boolean {
       const code = (current as { code?: unknown }).code;
       if (typeof code === "string" && NEVER_SENT_CODES.has(code)) return true;
     }
-    if (current instanceof Error && /client error \(Connect\)/.test(current.message)) return true;
+    // "(Connect)": the connection was never made. "are blocked": Deno refuses
+    // some ports (1, 25, …) before opening anything.
+    if (
+      current instanceof Error &&
+      /client error \(Connect\)|Requests to port \d+ are blocked/.test(current.message)
+    ) return true;
     current = current instanceof Error ? current.cause : undefined;
   }
   return false;

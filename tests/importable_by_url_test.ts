@@ -35,7 +35,26 @@ Deno.test("mod.ts imports from a plain http URL with no import map", async () =>
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, stderr);
     const names: string[] = JSON.parse(new TextDecoder().decode(output.stdout));
-    for (const name of ["FakeClock", "realClock"]) assert.ok(names.includes(name), name);
+    for (const name of ["FakeClock", "realClock", "TokenBucket", "retry", "politeFetch"]) {
+      assert.ok(names.includes(name), name);
+    }
+
+    // Type-checking too: a bare specifier used only for types would load fine but fail here.
+    const user = `${cwd}/user.ts`;
+    await Deno.writeTextFile(
+      user,
+      `import { TokenBucket } from "http://${host}/mod.ts";\n` +
+        "const bucket: TokenBucket = new TokenBucket({ ratePerSecond: 1 });\n" +
+        "console.log(bucket.burst);\n",
+    );
+    const check = await new Deno.Command(Deno.execPath(), {
+      args: ["check", "--all", "--no-config", `--allow-import=${host}`, user],
+      cwd,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
   } finally {
     await server.shutdown();
     await Deno.remove(cwd, { recursive: true });

@@ -436,6 +436,18 @@ Deno.test("failRate answers 500 without accepting, reproducibly from the seed", 
   await response.body?.cancel();
 });
 
+Deno.test("failStatus 402 answers a low-balance problem and accepts nothing", async () => {
+  const m = await mock({ failRate: 1, failStatus: 402 });
+  const response = await send(m);
+  assert.equal(response.status, 402);
+  const body = await problemOf(response);
+  assert.equal(body.title, "Low balance");
+  assert.match(body.detail, /Top up/);
+  assert.equal(m.messages().length, 0);
+  assert.equal(m.stats().byStatus["402"], 1);
+  await assert.rejects(mock({ failStatus: 418 as 500 }), /'failStatus' must be one of 402, 500/);
+});
+
 Deno.test("dropRate accepts the message and rejects app.request with a DroppedConnectionError", async () => {
   const m = await mock({ dropRate: 1 });
   await assert.rejects(send(m), (error: unknown) => {

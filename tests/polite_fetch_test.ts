@@ -397,6 +397,11 @@ Deno.test("failedBeforeSending() tells a refused connection from one dropped aft
     (e: unknown) => e,
   );
   assert.equal(failedBeforeSending(refusedError), true);
+  const blockedError = await fetch("http://127.0.0.1:1/", { method: "POST", body: "x" }).then(
+    () => assert.fail("port 1 should be blocked"),
+    (e: unknown) => e,
+  );
+  assert.equal(failedBeforeSending(blockedError), true);
 
   const dropping = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serve = (async () => {

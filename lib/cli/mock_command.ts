@@ -40,6 +40,8 @@ Options:
   --ratelimit-headers     send the IETF RateLimit and RateLimit-Policy headers
   --fail-rate X           share of acceptable requests answered 500, 0 to 1;
                           those messages are not accepted (default 0)
+  --fail-status N         what --fail-rate answers: 500, 502, 503, 504, or 402
+                          (out of credit) (default 500)
   --drop-rate X           share of acceptable requests accepted and then hung up
                           on with no answer, 0 to 1 (default 0)
   --latency MS            milliseconds every answer is held (default 0)
@@ -78,6 +80,7 @@ interface MockFlags {
   retryAfter: boolean;
   rateLimitHeaders: boolean;
   failRate: number;
+  failStatus: 402 | 500 | 502 | 503 | 504;
   dropRate: number;
   latencyMs: number;
   seed: number | undefined;
@@ -112,6 +115,7 @@ function parseMockFlags(args: string[]): MockFlags {
     "retry-after": { type: "boolean" },
     "ratelimit-headers": { type: "boolean" },
     "fail-rate": { type: "string" },
+    "fail-status": { type: "string" },
     "drop-rate": { type: "string" },
     latency: { type: "string" },
     seed: { type: "string" },
@@ -127,6 +131,17 @@ function parseMockFlags(args: string[]): MockFlags {
     values["drop-rate"],
     { min: 0, max: 1, what: "a share from 0 to 1 (0.1 is 10%)" },
   );
+  const failStatus = Number(values["fail-status"] ?? 500);
+  if (
+    failStatus !== 402 && failStatus !== 500 && failStatus !== 502 && failStatus !== 503 &&
+    failStatus !== 504
+  ) {
+    throw new UsageError(
+      `--fail-status must be 500, 502, 503, 504 or 402, got ${
+        JSON.stringify(values["fail-status"])
+      }`,
+    );
+  }
   if (failRate + dropRate > 1) {
     throw new UsageError(
       `--fail-rate and --drop-rate add up to ${
@@ -166,6 +181,7 @@ function parseMockFlags(args: string[]): MockFlags {
     retryAfter: values["retry-after"] ?? false,
     rateLimitHeaders: values["ratelimit-headers"] ?? false,
     failRate,
+    failStatus,
     dropRate,
     latencyMs: values.latency === undefined ? 0 : parseNumber("latency", values.latency, {
       min: 0,
@@ -283,6 +299,7 @@ export async function runMockCommand(args: string[], io: MockCommandIo = {}): Pr
       retryAfter: flags.retryAfter,
       rateLimitHeaders: flags.rateLimitHeaders,
       failRate: flags.failRate,
+      failStatus: flags.failStatus,
       dropRate: flags.dropRate,
       latencyMs: flags.latencyMs,
       ...(flags.seed === undefined ? {} : { seed: flags.seed }),
@@ -314,7 +331,7 @@ export async function runMockCommand(args: string[], io: MockCommandIo = {}): Pr
       stdout(`  public key:     ${flags.publicKeyPath}`);
     }
     const faults = [
-      flags.failRate > 0 ? `500 for ${flags.failRate * 100}%` : "",
+      flags.failRate > 0 ? `${flags.failStatus} for ${flags.failRate * 100}%` : "",
       flags.dropRate > 0 ? `dropped ${flags.dropRate * 100}%` : "",
       flags.latencyMs > 0 ? `latency ${flags.latencyMs} ms` : "",
     ].filter((part) => part !== "");

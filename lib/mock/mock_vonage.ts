@@ -79,12 +79,20 @@ export interface MockVonageOptions {
    */
   rateLimitHeaders?: boolean;
   /**
-   * Share of otherwise acceptable requests answered 500, from 0 to 1. These
-   * messages are not accepted.
+   * Share of otherwise acceptable requests answered `failStatus` (500), from
+   * 0 to 1. These messages are not accepted.
    *
    * @default {0}
    */
   failRate?: number;
+  /**
+   * The status `failRate` answers with: 500, 502, 503 or 504 (a server
+   * fault), or 402 (the account is out of credit, as Vonage says when the
+   * balance runs low).
+   *
+   * @default {500}
+   */
+  failStatus?: 402 | 500 | 502 | 503 | 504;
   /**
    * Share of otherwise acceptable requests whose connection is closed with no
    * answer, from 0 to 1 (with `failRate`, at most 1 in total). These messages
@@ -239,6 +247,7 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     retryAfter = false,
     rateLimitHeaders = false,
     failRate = 0,
+    failStatus = 500,
     dropRate = 0,
     latencyMs = 0,
     seed = Math.floor(Math.random() * 2 ** 31),
@@ -251,6 +260,7 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     ratePerSecond,
     burst,
     failRate,
+    failStatus,
     dropRate,
     latencyMs,
     seed,
@@ -323,10 +333,7 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
 
     // Draw only when faults are on, so turning them on changes nothing else.
     const draw = failRate > 0 || dropRate > 0 ? random() : 1;
-    if (draw < failRate) {
-      const detail = "Injected fault (failRate): the message was not accepted.";
-      return { status: 500, body: problem("internal-error", "Internal Error", detail), headers };
-    }
+    if (draw < failRate) return injectedFailure(failStatus, headers);
     const message_uuid = crypto.randomUUID();
     const answered = !(draw < failRate + dropRate);
     stored.add({ ...validation.sms, message_uuid, timeMs, answered });
@@ -464,11 +471,21 @@ class MessageStore {
   }
 }
 
+/** The answer `failRate` injects: a problem body like Vonage's for that status. */
+function injectedFailure(status: number, headers: Record<string, string>): Answer {
+  const detail = "Injected fault (failRate): the message was not accepted.";
+  const body = status === 402
+    ? problem("low-balance", "Low balance", `${detail} Top up your account.`)
+    : problem("internal-error", status === 500 ? "Internal Error" : `HTTP ${status}`, detail);
+  return { status, body, headers };
+}
+
 interface CheckedOptions {
   applicationId: unknown;
   ratePerSecond: number;
   burst: number;
   failRate: number;
+  failStatus: number;
   dropRate: number;
   latencyMs: number;
   seed: number;
@@ -499,6 +516,12 @@ function checkOptions(options: CheckedOptions): void {
   );
   range("burst", burst, burst >= 1 && burst < Infinity, "a finite number of at least 1");
   range("failRate", failRate, failRate >= 0 && failRate <= 1, "a number from 0 to 1");
+  range(
+    "failStatus",
+    options.failStatus,
+    [402, 500, 502, 503, 504].includes(options.failStatus),
+    "one of 402, 500, 502, 503, 504",
+  );
   range("dropRate", dropRate, dropRate >= 0 && dropRate <= 1, "a number from 0 to 1");
   range(
     "dropRate",
