@@ -195,10 +195,11 @@ redisTest(
       [b, c, b].map((limiter) => limiter.take().then(() => performance.now() - start)),
     );
     const sorted = times.sort((x, y) => x - y);
-    // The pause, then one token at a time at 10/s (no burst of 3 after it).
-    assert.ok(sorted[0]! >= 295 && sorted[0]! < 450, `first grant at ${sorted[0]} ms`);
+    // The pause, then one token at a time at 10/s (no burst of 3 after it). The lower
+    // bounds are the rule; the upper ones only leave room for a slow CI machine.
+    assert.ok(sorted[0]! >= 295 && sorted[0]! < 1_000, `first grant at ${sorted[0]} ms`);
     assert.ok(sorted[1]! >= 395, `second grant at ${sorted[1]} ms`);
-    assert.ok(sorted[2]! >= 495 && sorted[2]! < 650, `third grant at ${sorted[2]} ms`);
+    assert.ok(sorted[2]! >= 495 && sorted[2]! < 1_200, `third grant at ${sorted[2]} ms`);
   },
 );
 
@@ -217,7 +218,7 @@ redisTest(
     await b.pause(600); // from ~50 ms to ~650 ms
     const grantedMs = await waiting;
     // Its slot fell inside the pause: it woke, saw the pause and went after it, not into it.
-    assert.ok(grantedMs >= 645 && grantedMs < 800, `the waiting take went at ${grantedMs} ms`);
+    assert.ok(grantedMs >= 645 && grantedMs < 1_400, `the waiting take went at ${grantedMs} ms`);
   },
 );
 

@@ -120,13 +120,13 @@ redisTest("RedisWorkQueue.claim() with blockMs waits for items enqueued meanwhil
   const entries = await claiming;
   const tookMs = performance.now() - start;
   assert.deepEqual(entries.map((entry) => entry.item), [{ to: "1" }]);
-  assert.ok(tookMs >= 95 && tookMs < 500, `claim took ${tookMs} ms`);
+  assert.ok(tookMs >= 95 && tookMs < 1_500, `claim took ${tookMs} ms`);
 
   // Nothing comes: it gives up after blockMs, with nothing.
   const emptyStart = performance.now();
   assert.deepEqual(await worker.claim("w", 5, { blockMs: 300 }), []);
   const waitedMs = performance.now() - emptyStart;
-  assert.ok(waitedMs >= 290 && waitedMs < 600, `empty claim waited ${waitedMs} ms`);
+  assert.ok(waitedMs >= 290 && waitedMs < 1_500, `empty claim waited ${waitedMs} ms`);
 });
 
 redisTest("RedisWorkQueue.claim() stops a blocking wait when its signal aborts", async () => {

@@ -43,8 +43,8 @@ Deno.test("50 sends paced by a TokenBucket at 10/s meet a 10/s mock (burst 2) wi
   assert.equal(stats.arrivals, 50);
   assert.equal(stats.byStatus["202"], 50);
   assert.equal(new Set(server.messages().map((m) => m.to)).size, 50);
-  // (50 − 1) / 10 s is the floor; the bucket should not be much slower than that.
-  assert.ok(elapsedMs >= 4_850 && elapsedMs < 5_600, `took ${elapsedMs} ms`);
+  // (50 − 1) / 10 s is the floor; the upper bound leaves room for a loaded machine.
+  assert.ok(elapsedMs >= 4_850 && elapsedMs < 7_000, `took ${elapsedMs} ms`);
   // One token reused for every request: no RSA signature per send.
   assert.equal(client.tokensMinted, 1);
 });
