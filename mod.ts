@@ -117,3 +117,4 @@ export {
   type SendJournal,
   type SendSms,
 } from "./lib/send_job.ts";
+export type { RecipientSource, SendRecipient, SendSettlement } from "./lib/send_job.ts";

@@ -31,7 +31,20 @@ import { type Clock, realClock } from "./clock.ts";
 import type { Limiter, LimiterOutcome, TakeOptions } from "./limiter.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
-/** Options for {@linkcode AdaptiveLimiter}. */
+/**
+ * Options for {@linkcode AdaptiveLimiter}.
+ *
+ * @example Learning below a documented limit
+ * ```ts
+ * import { AdaptiveLimiter, type AdaptiveLimiterOptions } from "./adaptive_limiter.ts";
+ * import { FakeClock } from "./fake_clock.ts";
+ *
+ * // The API documents 10 requests/s and bursts of 2: learn below that, never above.
+ * const options: AdaptiveLimiterOptions = { maxRatePerSecond: 10, maxBurst: 2 };
+ * const limiter = new AdaptiveLimiter({ ...options, clock: new FakeClock() });
+ * console.log(limiter.ratePerSecond); // 10
+ * ```
+ */
 export interface AdaptiveLimiterOptions {
   /**
    * Where time comes from; pass a {@linkcode FakeClock} to run in virtual time.

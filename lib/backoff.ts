@@ -34,10 +34,32 @@
  * @module
  */
 
-/** How the un-jittered delay grows with each retry. */
+/**
+ * How the un-jittered delay grows with each retry.
+ *
+ * @example Choosing how the delay grows
+ * ```ts
+ * import { baseDelayMs, type BackoffStrategy } from "./backoff.ts";
+ *
+ * const strategy: BackoffStrategy = "linear";
+ * const delays = [0, 1, 2].map((n) => baseDelayMs(strategy, n, { baseMs: 500 }));
+ * console.log(delays); // [500, 1000, 1500]
+ * ```
+ */
 export type BackoffStrategy = "constant" | "linear" | "fibonacci" | "exponential";
 
-/** How a delay is randomised so that clients who failed together spread out. */
+/**
+ * How a delay is randomised so that clients who failed together spread out.
+ *
+ * @example Spreading retries with equal jitter
+ * ```ts
+ * import { createBackoff, type Jitter } from "./backoff.ts";
+ *
+ * const jitter: Jitter = "equal";
+ * const backoff = createBackoff({ baseMs: 1_000, jitter, random: () => 0.5 });
+ * console.log(backoff.next()); // 750: half of 1000, plus half of the other half
+ * ```
+ */
 export type Jitter = "none" | "full" | "equal" | "decorrelated";
 
 /**
@@ -75,7 +97,18 @@ export const JITTERS: readonly Jitter[] = Object.freeze(
   ["none", "full", "equal", "decorrelated"] as const,
 );
 
-/** Options for {@linkcode createBackoff}. */
+/**
+ * Options for {@linkcode createBackoff}.
+ *
+ * @example Capped exponential backoff without jitter
+ * ```ts
+ * import { type BackoffOptions, createBackoff } from "./backoff.ts";
+ *
+ * const options: BackoffOptions = { baseMs: 200, capMs: 5_000, jitter: "none" };
+ * const backoff = createBackoff(options);
+ * console.log([1, 2, 3, 4, 5, 6].map(() => backoff.next())); // [200, 400, 800, 1600, 3200, 5000]
+ * ```
+ */
 export interface BackoffOptions {
   /**
    * How the un-jittered delay grows. Ignored by `jitter: "decorrelated"`,
@@ -120,7 +153,18 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
-/** The shape parameters of a strategy, as taken by {@linkcode baseDelayMs}. */
+/**
+ * The shape parameters of a strategy, as taken by {@linkcode baseDelayMs}.
+ *
+ * @example Tripling delays up to a cap
+ * ```ts
+ * import { baseDelayMs, type BaseDelayOptions } from "./backoff.ts";
+ *
+ * const shape: BaseDelayOptions = { baseMs: 100, factor: 3, capMs: 1_000 };
+ * const delays = [0, 1, 2, 3].map((n) => baseDelayMs("exponential", n, shape));
+ * console.log(delays); // [100, 300, 900, 1000]
+ * ```
+ */
 export interface BaseDelayOptions {
   /**
    * The unit of the schedule in milliseconds.
@@ -142,7 +186,18 @@ export interface BaseDelayOptions {
   capMs?: number;
 }
 
-/** The bounds of decorrelated jitter, as taken by {@linkcode decorrelatedDelayMs}. */
+/**
+ * The bounds of decorrelated jitter, as taken by {@linkcode decorrelatedDelayMs}.
+ *
+ * @example Keeping decorrelated delays within bounds
+ * ```ts
+ * import { decorrelatedDelayMs, type DecorrelatedOptions } from "./backoff.ts";
+ *
+ * const bounds: DecorrelatedOptions = { baseMs: 100, capMs: 250 };
+ * const delayMs = decorrelatedDelayMs(1_000, bounds, () => 0.99);
+ * console.log(delayMs >= 100 && delayMs < 250); // true: drawn below the cap, not piled on it
+ * ```
+ */
 export interface DecorrelatedOptions {
   /**
    * The shortest delay in milliseconds.
@@ -161,6 +216,16 @@ export interface DecorrelatedOptions {
 /**
  * A running schedule: each {@linkcode Backoff.next} call gives the delay
  * before the next retry.
+ *
+ * @example Driving a schedule by hand
+ * ```ts
+ * import { type Backoff, createBackoff } from "./backoff.ts";
+ *
+ * const backoff: Backoff = createBackoff({ strategy: "constant", baseMs: 50, jitter: "none" });
+ * console.log(backoff.next(), backoff.next(), backoff.attempt); // 50 50 2
+ * backoff.reset(); // a call succeeded: the next failure starts the schedule over
+ * console.log(backoff.attempt); // 0
+ * ```
  */
 export interface Backoff {
   /** The delay in milliseconds before the next retry; advances the schedule. */

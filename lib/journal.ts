@@ -29,7 +29,21 @@
 import { dirname } from "node:path";
 import { type Clock, realClock } from "./clock.ts";
 
-/** What ties a journal to one send: it is refused for a different sender or text. */
+/**
+ * What ties a journal to one send: it is refused for a different sender or text.
+ *
+ * @example Tying a journal to one message
+ * ```ts
+ * import { hashMessageText, Journal, type JournalHeader } from "./journal.ts";
+ *
+ * const text = "Your code is 1234";
+ * const header: JournalHeader = { from: "Acme", textHash: await hashMessageText(text) };
+ * const path = await Deno.makeTempFile();
+ * const journal = await Journal.open(path, header); // a rerun with another text is refused
+ * await journal.close();
+ * await Deno.remove(path);
+ * ```
+ */
 export interface JournalHeader {
   /** The sender (`--from`): a number or an alphanumeric sender id. */
   from: string;
@@ -37,7 +51,21 @@ export interface JournalHeader {
   textHash: string;
 }
 
-/** What the journal knows about one number, after replay. */
+/**
+ * What the journal knows about one number, after replay.
+ *
+ * @example Deciding whether to send to a number again
+ * ```ts
+ * import type { JournalState } from "./journal.ts";
+ *
+ * function shouldSend(state: JournalState | undefined, resendUncertain: boolean): boolean {
+ *   if (state === undefined || state.state === "pending") return true;
+ *   return state.state === "uncertain" && resendUncertain; // accepted, failed: never again
+ * }
+ * const state: JournalState = { state: "uncertain", reason: "no answer", attempts: 1 };
+ * console.log(shouldSend(state, false)); // false: it may have been accepted
+ * ```
+ */
 export type JournalState =
   | {
     /** Accepted by the API: never send again. */
@@ -68,7 +96,22 @@ export type JournalState =
     attempts: number;
   };
 
-/** What opening the journal found. */
+/**
+ * What opening the journal found.
+ *
+ * @example Saying whether a run resumes an earlier one
+ * ```ts
+ * import { hashMessageText, Journal, type JournalReplay } from "./journal.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const header = { from: "Acme", textHash: await hashMessageText("Hi") };
+ * const journal = await Journal.open(path, header);
+ * const replay: JournalReplay = journal.replay;
+ * console.log(replay.resumed ? `resuming ${replay.createdAt}` : "new journal"); // new journal
+ * await journal.close();
+ * await Deno.remove(path);
+ * ```
+ */
 export interface JournalReplay {
   /** `true` when an existing journal was continued, `false` when a new one was started. */
   resumed: boolean;
@@ -80,7 +123,24 @@ export interface JournalReplay {
   createdAt: string | undefined;
 }
 
-/** Counters for what the journal has written since it was opened. */
+/**
+ * Counters for what the journal has written since it was opened.
+ *
+ * @example Seeing group commit at work
+ * ```ts
+ * import { hashMessageText, Journal, type JournalStats } from "./journal.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const header = { from: "Acme", textHash: await hashMessageText("Hi") };
+ * const journal = await Journal.open(path, header);
+ * await Promise.all(["14155550100", "14155550101"].map((to) => journal.sending(to, 1)));
+ * const stats: JournalStats = journal.stats;
+ * console.log(`${stats.records} records, ${stats.commits} fsyncs`);
+ * // 2 records, 2 fsyncs: one for the header, one shared by both records
+ * await journal.close();
+ * await Deno.remove(path);
+ * ```
+ */
 export interface JournalStats {
   /** Records appended (or, for {@linkcode Journal.none}, accepted and dropped). */
   records: number;
@@ -90,7 +150,23 @@ export interface JournalStats {
   bytes: number;
 }
 
-/** Options for {@linkcode Journal.open}. */
+/**
+ * Options for {@linkcode Journal.open}.
+ *
+ * @example Fixed timestamps for a golden-file test
+ * ```ts
+ * import { hashMessageText, Journal, type JournalOptions } from "./journal.ts";
+ * import { FakeClock } from "./fake_clock.ts";
+ *
+ * const options: JournalOptions = { clock: new FakeClock(Date.UTC(2026, 0, 1)) };
+ * const path = await Deno.makeTempFile();
+ * const header = { from: "Acme", textHash: await hashMessageText("Hi") };
+ * const journal = await Journal.open(path, header, options);
+ * console.log(journal.replay.createdAt); // 2026-01-01T00:00:00.000Z
+ * await journal.close();
+ * await Deno.remove(path);
+ * ```
+ */
 export interface JournalOptions {
   /**
    * Where the `at` and `createdAt` timestamps come from.
@@ -100,7 +176,26 @@ export interface JournalOptions {
   clock?: Clock;
 }
 
-/** Why a journal could not be used; the CLI prints the message and exits with status 2. */
+/**
+ * Why a journal could not be used; the CLI prints the message and exits with status 2.
+ *
+ * @example Telling "another message" apart
+ * ```ts
+ * import { hashMessageText, Journal, JournalError, type JournalErrorCode } from "./journal.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * const first = await Journal.open(path, { from: "Acme", textHash: await hashMessageText("Hi") });
+ * await first.close();
+ * let code: JournalErrorCode | undefined;
+ * try {
+ *   await Journal.open(path, { from: "Acme", textHash: await hashMessageText("Hello") });
+ * } catch (error) {
+ *   if (error instanceof JournalError) code = error.code;
+ * }
+ * console.log(code); // different-text
+ * await Deno.remove(path);
+ * ```
+ */
 export type JournalErrorCode =
   | "different-text"
   | "different-sender"

@@ -6,13 +6,43 @@
  * @module
  */
 
-/** Options for {@linkcode Limiter.take}. */
+/**
+ * Options for {@linkcode Limiter.take}.
+ *
+ * @example Waiting for a token at most one second
+ * ```ts
+ * import type { Limiter, TakeOptions } from "./limiter.ts";
+ *
+ * async function takeWithin(limiter: Limiter, ms: number): Promise<void> {
+ *   const options: TakeOptions = { signal: AbortSignal.timeout(ms) };
+ *   await limiter.take(1, options); // rejects with a TimeoutError if no token comes in time
+ * }
+ * await takeWithin({ take: () => Promise.resolve() }, 1_000);
+ * ```
+ */
 export interface TakeOptions {
-  /** Stop waiting when this aborts: the tokens go back and `take` rejects with its reason. */
+  /**
+   * Stop waiting when this aborts: the tokens go back and `take` rejects with its reason.
+   *
+   * @default {undefined}
+   */
   signal?: AbortSignal;
 }
 
-/** What happened to a request that a limiter let through. */
+/**
+ * What happened to a request that a limiter let through.
+ *
+ * @example Telling a limiter how a request went
+ * ```ts
+ * import type { Limiter, LimiterOutcome } from "./limiter.ts";
+ *
+ * function report(limiter: Limiter, status: number): void {
+ *   const outcome: LimiterOutcome = status === 429 ? "throttled" : "accepted";
+ *   limiter.observe?.(outcome); // only limiters that learn implement it
+ * }
+ * report({ take: () => Promise.resolve() }, 429);
+ * ```
+ */
 export type LimiterOutcome = "accepted" | "throttled";
 
 /**

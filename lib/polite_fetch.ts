@@ -77,16 +77,55 @@ export type {
  * What to do with a response: `"done"` returns it, `"retry"` tries again
  * (not accepted, e.g. 503), `"throttled"` tries again and also pauses the
  * limiter (not accepted because of the rate, e.g. 429).
+ *
+ * @example Retrying a 409 as well
+ * ```ts
+ * import type { ResponseVerdict } from "./polite_fetch.ts";
+ *
+ * // This API answers 409 while a resource is still being created: ask again later.
+ * const classify = (response: Response): ResponseVerdict =>
+ *   response.status === 409 ? "retry" : response.status === 429 ? "throttled" : "done";
+ * console.log(classify(new Response(null, { status: 409 }))); // retry
+ * ```
  */
 export type ResponseVerdict = "done" | "retry" | "throttled";
 
-/** The retry settings {@linkcode politeFetch} takes: the loop's options minus what it owns. */
+/**
+ * The retry settings {@linkcode politeFetch} takes: the loop's options minus what it owns.
+ *
+ * @example Three attempts, a millisecond apart
+ * ```ts
+ * import { politeFetch, type PoliteRetryOptions } from "./polite_fetch.ts";
+ *
+ * const retry: PoliteRetryOptions = { maxAttempts: 3, backoff: { baseMs: 1, capMs: 1 } };
+ * let calls = 0; // a stand-in for the network: two 503s, then a 200
+ * const fakeFetch = () => Promise.resolve(new Response(null, { status: ++calls < 3 ? 503 : 200 }));
+ * const response = await politeFetch("https://api.example.com/items", { retry, fetch: fakeFetch });
+ * console.log(response.status, calls); // 200 3
+ * ```
+ */
 export type PoliteRetryOptions = Omit<
   RetryOptions<Response>,
   "retryOnResult" | "delayHint" | "signal" | "clock"
 >;
 
-/** What {@linkcode politeFetch} takes besides `fetch`'s own `RequestInit`. */
+/**
+ * What {@linkcode politeFetch} takes besides `fetch`'s own `RequestInit`.
+ *
+ * @example Sharing one set of options between calls
+ * ```ts
+ * import { politeFetch, type PoliteFetchOptions } from "./polite_fetch.ts";
+ * import { TokenBucket } from "./token_bucket.ts";
+ *
+ * const polite: PoliteFetchOptions = {
+ *   limiter: new TokenBucket({ ratePerSecond: 10 }),
+ *   retry: { maxAttempts: 4 },
+ *   fetch: () => Promise.resolve(new Response("ok")), // a stand-in for the network
+ * };
+ * const response = await politeFetch("https://api.example.com/items", polite);
+ * console.log(await response.text()); // ok
+ * ```
+ */
 export interface PoliteFetchOptions {
   /**
    * Taken from (one token) before every attempt, paused on a 429.
@@ -122,7 +161,23 @@ export interface PoliteFetchOptions {
   fetch?: typeof fetch;
 }
 
-/** `fetch`'s `RequestInit` plus {@linkcode PoliteFetchOptions}. */
+/**
+ * `fetch`'s `RequestInit` plus {@linkcode PoliteFetchOptions}.
+ *
+ * @example A POST with politeFetch's options beside fetch's
+ * ```ts
+ * import { politeFetch, type PoliteFetchInit } from "./polite_fetch.ts";
+ *
+ * const init: PoliteFetchInit = {
+ *   method: "POST",
+ *   body: JSON.stringify({ name: "widget" }),
+ *   retry: { maxAttempts: 3 },
+ *   fetch: (_input, init) => Promise.resolve(new Response(init?.body ?? null, { status: 201 })),
+ * };
+ * const response = await politeFetch("https://api.example.com/items", init);
+ * console.log(response.status, await response.text()); // 201 {"name":"widget"}
+ * ```
+ */
 export type PoliteFetchInit = RequestInit & PoliteFetchOptions;
 
 /**

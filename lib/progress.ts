@@ -15,7 +15,23 @@
 
 import { type Clock, realClock } from "./clock.ts";
 
-/** The counters {@linkcode Progress} draws; a {@linkcode SendSummary} has them all. */
+/**
+ * The counters {@linkcode Progress} draws; a {@linkcode SendSummary} has them all.
+ *
+ * @example Counters the sender updates and Progress reads
+ * ```ts
+ * import { Progress, type ProgressCounters } from "./progress.ts";
+ *
+ * const counters: ProgressCounters = {
+ *   total: undefined, accepted: 0, failed: 0, uncertain: 0, skipped: 0, throttled: 0,
+ * };
+ * const progress = new Progress(() => counters, { quiet: true });
+ * progress.start();
+ * counters.accepted++;
+ * console.log(progress.render()); // 1 done · 1 accepted · 0ms
+ * progress.stop();
+ * ```
+ */
 export interface ProgressCounters {
   /** Recipients in the input, or `undefined` while it is still being read. */
   total: number | undefined;
@@ -31,7 +47,20 @@ export interface ProgressCounters {
   throttled: number;
 }
 
-/** Where progress goes: stderr by default ({@linkcode stderrWriter}). */
+/**
+ * Where progress goes: stderr by default ({@linkcode stderrWriter}).
+ *
+ * @example Capturing progress in a test
+ * ```ts
+ * import { Progress, type ProgressWriter } from "./progress.ts";
+ *
+ * const lines: string[] = [];
+ * const writer: ProgressWriter = { isTerminal: false, write: (text) => void lines.push(text) };
+ * const counters = { total: 1, accepted: 1, failed: 0, uncertain: 0, skipped: 0, throttled: 0 };
+ * new Progress(() => counters, { writer }).log("warning: 1 invalid line skipped");
+ * console.log(lines); // ["warning: 1 invalid line skipped\n"]
+ * ```
+ */
 export interface ProgressWriter {
   /** Write text as it is (no newline is added). */
   write(text: string): void;
@@ -41,13 +70,48 @@ export interface ProgressWriter {
   readonly columns?: number | undefined;
 }
 
-/** Read access to environment variables (`Deno.env` fits). */
+/**
+ * Read access to environment variables (`Deno.env` fits).
+ *
+ * @example Drawing without colour, as with NO_COLOR set
+ * ```ts
+ * import { Progress, type ProgressEnv } from "./progress.ts";
+ *
+ * const env: ProgressEnv = { get: (name) => (name === "NO_COLOR" ? "1" : undefined) };
+ * const drawn: string[] = [];
+ * const writer = { isTerminal: true, write: (text: string) => void drawn.push(text) };
+ * const counters = { total: 2, accepted: 1, failed: 0, uncertain: 0, skipped: 0, throttled: 0 };
+ * const progress = new Progress(() => counters, { writer, env });
+ * progress.start(); // on a terminal it draws at once
+ * progress.stop();
+ * console.log(drawn.join("").includes("\x1b[32m")); // false: "accepted" is not green
+ * ```
+ */
 export interface ProgressEnv {
   /** The variable's value, or `undefined` when it is not set. */
   get(name: string): string | undefined;
 }
 
-/** Options for {@linkcode Progress}. */
+/**
+ * Options for {@linkcode Progress}.
+ *
+ * @example A log line every second, in virtual time
+ * ```ts
+ * import { FakeClock } from "./fake_clock.ts";
+ * import { Progress, type ProgressOptions } from "./progress.ts";
+ *
+ * const clock = new FakeClock();
+ * const lines: string[] = [];
+ * const writer = { isTerminal: false, write: (text: string) => void lines.push(text) };
+ * const options: ProgressOptions = { clock, writer, logEveryMs: 1_000 };
+ * const counters = { total: 10, accepted: 4, failed: 0, uncertain: 0, skipped: 0, throttled: 0 };
+ * const progress = new Progress(() => counters, options);
+ * progress.start();
+ * await clock.advance(2_000);
+ * progress.stop();
+ * console.log(lines.length); // 2: one line a second off a terminal
+ * ```
+ */
 export interface ProgressOptions {
   /**
    * Where to draw.
@@ -93,7 +157,21 @@ export interface ProgressOptions {
   windowMs?: number;
 }
 
-/** Everything the end-of-run summary reports. `--json` prints this object. */
+/**
+ * Everything the end-of-run summary reports. `--json` prints this object.
+ *
+ * @example The same summary for people and for --json
+ * ```ts
+ * import { formatSummary, type SendSummary } from "./progress.ts";
+ *
+ * const summary: SendSummary = {
+ *   total: 2, accepted: 2, failed: 0, failedByReason: {}, uncertain: 0, skipped: 0, pending: 0,
+ *   invalid: 0, duplicates: 0, attempts: 3, throttled: 1, elapsedMs: 2_000, ratePerSecond: 1,
+ * };
+ * console.log(formatSummary(summary)); // for people
+ * console.log(JSON.stringify(summary)); // what --json prints
+ * ```
+ */
 export interface SendSummary extends ProgressCounters {
   /** Valid, distinct recipients read from the input. */
   total: number;
@@ -120,7 +198,20 @@ export interface SendSummary extends ProgressCounters {
   stopReason?: string | undefined;
 }
 
-/** Options for {@linkcode formatSummary}. */
+/**
+ * Options for {@linkcode formatSummary}.
+ *
+ * @example Colour on a terminal only
+ * ```ts
+ * import { formatSummary, type FormatSummaryOptions } from "./progress.ts";
+ *
+ * const options: FormatSummaryOptions = { color: Deno.stdout.isTerminal() };
+ * console.log(formatSummary({
+ *   total: 1, accepted: 1, failed: 0, failedByReason: {}, uncertain: 0, skipped: 0, pending: 0,
+ *   invalid: 0, duplicates: 0, attempts: 1, throttled: 0, elapsedMs: 1_000, ratePerSecond: 1,
+ * }, options));
+ * ```
+ */
 export interface FormatSummaryOptions {
   /**
    * Colour the counts with ANSI escapes.

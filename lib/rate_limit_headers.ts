@@ -14,7 +14,18 @@
  * @module
  */
 
-/** What a response says about the rate limit it was answered under. */
+/**
+ * What a response says about the rate limit it was answered under.
+ *
+ * @example Seeing that the quota is spent
+ * ```ts
+ * import { parseRateLimit, type RateLimitInfo } from "./rate_limit_headers.ts";
+ *
+ * const headers = new Headers({ "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "12" });
+ * const info: RateLimitInfo | undefined = parseRateLimit(headers, Date.now());
+ * if (info?.remaining === 0) console.log(`resets in ${info.resetMs} ms`); // resets in 12000 ms
+ * ```
+ */
 export interface RateLimitInfo {
   /** Requests allowed per window (the quota), when the server says. */
   limit?: number;

@@ -21,7 +21,21 @@
  * @module
  */
 
-/** A recipient ready to send to. */
+/**
+ * A recipient ready to send to.
+ *
+ * @example Collecting the recipients of a CSV file
+ * ```ts
+ * import { readRecipients, type Recipient } from "./recipients.ts";
+ *
+ * const csv = new Blob(["to,text\n+1 415 555 0100,Hello Ada\n"]).stream();
+ * const recipients: Recipient[] = [];
+ * for await (const entry of readRecipients(csv)) {
+ *   if (entry.kind === "recipient") recipients.push(entry.recipient);
+ * }
+ * console.log(recipients); // [{ line: 2, to: "14155550100", text: "Hello Ada" }]
+ * ```
+ */
 export interface Recipient {
   /** The 1-based line the recipient starts on. */
   line: number;
@@ -31,7 +45,22 @@ export interface Recipient {
   text?: string;
 }
 
-/** A line that could not be read as a recipient. */
+/**
+ * A line that could not be read as a recipient.
+ *
+ * @example Stopping on a fatal problem
+ * ```ts
+ * import { formatProblem, readRecipients, type RecipientProblem } from "./recipients.ts";
+ *
+ * const csv = new Blob(["name,email\nAda,ada@example.com\n"]).stream();
+ * for await (const entry of readRecipients(csv)) {
+ *   if (entry.kind !== "problem") continue;
+ *   const problem: RecipientProblem = entry.problem;
+ *   console.log(problem.fatal, formatProblem("people.csv", problem));
+ *   // true people.csv:1: the CSV header names no phone column (found "name", "email"); …
+ * }
+ * ```
+ */
 export interface RecipientProblem {
   /** The 1-based line the problem is on. */
   line: number;
@@ -45,7 +74,21 @@ export interface RecipientProblem {
   fatal: boolean;
 }
 
-/** A number listed again: it is sent once, from its first line. */
+/**
+ * A number listed again: it is sent once, from its first line.
+ *
+ * @example Finding numbers listed twice
+ * ```ts
+ * import { readRecipients, type RecipientDuplicate } from "./recipients.ts";
+ *
+ * const list = new Blob(["14155550100\n+1 415 555 0100\n"]).stream();
+ * const duplicates: RecipientDuplicate[] = [];
+ * for await (const entry of readRecipients(list)) {
+ *   if (entry.kind === "duplicate") duplicates.push(entry.duplicate);
+ * }
+ * console.log(duplicates); // [{ line: 2, to: "14155550100", firstLine: 1 }]
+ * ```
+ */
 export interface RecipientDuplicate {
   /** The 1-based line of the repeat. */
   line: number;
@@ -55,13 +98,39 @@ export interface RecipientDuplicate {
   firstLine: number;
 }
 
-/** One item from {@linkcode readRecipients}, in input order. */
+/**
+ * One item from {@linkcode readRecipients}, in input order.
+ *
+ * @example Counting entries by kind
+ * ```ts
+ * import { readRecipients, type RecipientEntry } from "./recipients.ts";
+ *
+ * const list = new Blob(["14155550100\n14155550100\nabc\n"]).stream();
+ * type Kind = RecipientEntry["kind"];
+ * const counts: Record<Kind, number> = { recipient: 0, problem: 0, duplicate: 0 };
+ * for await (const entry of readRecipients(list)) counts[entry.kind]++;
+ * console.log(counts); // { recipient: 1, problem: 1, duplicate: 1 }
+ * ```
+ */
 export type RecipientEntry =
   | { kind: "recipient"; recipient: Recipient }
   | { kind: "problem"; problem: RecipientProblem }
   | { kind: "duplicate"; duplicate: RecipientDuplicate };
 
-/** Options for {@linkcode readRecipients}. */
+/**
+ * Options for {@linkcode readRecipients}.
+ *
+ * @example Keeping repeats and refusing long lines
+ * ```ts
+ * import { readRecipients, type ReadRecipientsOptions } from "./recipients.ts";
+ *
+ * const options: ReadRecipientsOptions = { dedupe: false, maxLineBytes: 1_024 };
+ * const list = new Blob(["14155550100\n14155550100\n"]).stream();
+ * let count = 0;
+ * for await (const entry of readRecipients(list, options)) if (entry.kind === "recipient") count++;
+ * console.log(count); // 2: each line gets its own message
+ * ```
+ */
 export interface ReadRecipientsOptions {
   /**
    * Yield each number once and report later copies as duplicates. The numbers seen are kept
@@ -80,7 +149,20 @@ export interface ReadRecipientsOptions {
   maxLineBytes?: number;
 }
 
-/** The result of {@linkcode parsePhoneNumber}. */
+/**
+ * The result of {@linkcode parsePhoneNumber}.
+ *
+ * @example Checking a number before using it
+ * ```ts
+ * import { parsePhoneNumber, type PhoneNumberResult } from "./recipients.ts";
+ *
+ * const result: PhoneNumberResult = parsePhoneNumber("0044 20 7946 0000");
+ * if (result.ok) console.log(result.to);
+ * else console.log(result.reason);
+ * // "0044 20 7946 0000" starts with 00: leave out the international prefix and write the
+ * // country code first (442079460000)
+ * ```
+ */
 export type PhoneNumberResult = { ok: true; to: string } | { ok: false; reason: string };
 
 /** Vonage accepts 1–1000 characters of SMS text. */

@@ -20,7 +20,21 @@
 import { type BackoffOptions, createBackoff } from "./backoff.ts";
 import { type Clock, realClock } from "./clock.ts";
 
-/** What `fn` receives on each attempt. */
+/**
+ * What `fn` receives on each attempt.
+ *
+ * @example Using the attempt number and the signal
+ * ```ts
+ * import { retry, type RetryAttemptContext } from "./retry.ts";
+ *
+ * async function load({ attempt, signal }: RetryAttemptContext): Promise<string> {
+ *   signal.throwIfAborted(); // a real call passes `signal` on to fetch
+ *   if (attempt < 2) throw new Error("flaky");
+ *   return `loaded on attempt ${attempt}`;
+ * }
+ * console.log(await retry(load, { backoff: { baseMs: 1, capMs: 1 } })); // loaded on attempt 2
+ * ```
+ */
 export interface RetryAttemptContext {
   /** Which call this is, counting from 1. */
   attempt: number;
@@ -28,7 +42,18 @@ export interface RetryAttemptContext {
   signal: AbortSignal;
 }
 
-/** What `retryOn` and `retryOnResult` receive besides the error or result. */
+/**
+ * What `retryOn` and `retryOnResult` receive besides the error or result.
+ *
+ * @example Retrying timeouts only, and only early on
+ * ```ts
+ * import { retry, type RetryDecisionContext } from "./retry.ts";
+ *
+ * const retryOn = (error: unknown, { elapsedMs }: RetryDecisionContext): boolean =>
+ *   error instanceof DOMException && error.name === "TimeoutError" && elapsedMs < 10_000;
+ * console.log(await retry(() => "ok", { retryOn })); // ok
+ * ```
+ */
 export interface RetryDecisionContext {
   /** The attempt that just ended, counting from 1. */
   attempt: number;
@@ -36,10 +61,44 @@ export interface RetryDecisionContext {
   elapsedMs: number;
 }
 
-/** Why a retry loop stopped without success. */
+/**
+ * Why a retry loop stopped without success.
+ *
+ * @example Learning why the loop gave up
+ * ```ts
+ * import { retry, type RetryGiveUpReason } from "./retry.ts";
+ *
+ * let why: RetryGiveUpReason | undefined;
+ * const failing = (): never => {
+ *   throw new RangeError("bad input");
+ * };
+ * await retry(failing, {
+ *   retryOn: (error) => !(error instanceof RangeError),
+ *   onGiveUp: ({ reason }) => void (why = reason),
+ * }).catch(() => {});
+ * console.log(why); // not-retryable
+ * ```
+ */
 export type RetryGiveUpReason = "max-attempts" | "max-elapsed" | "not-retryable";
 
-/** What the `onRetry`, `onGiveUp` and `onSuccess` hooks receive. */
+/**
+ * What the `onRetry`, `onGiveUp` and `onSuccess` hooks receive.
+ *
+ * @example Logging each retry
+ * ```ts
+ * import { retry, type RetryHookContext } from "./retry.ts";
+ *
+ * const onRetry = ({ attempt, delayMs, error }: RetryHookContext<string>): void => {
+ *   console.log(`attempt ${attempt} failed (${error}); next in ${Math.round(delayMs)} ms`);
+ * };
+ * let calls = 0;
+ * const flaky = (): string => {
+ *   if (++calls === 1) throw new Error("flaky");
+ *   return "ok";
+ * };
+ * await retry(flaky, { onRetry, backoff: { baseMs: 1, capMs: 1 } });
+ * ```
+ */
 export interface RetryHookContext<T> {
   /** The attempt that just ended, counting from 1. */
   attempt: number;
@@ -58,7 +117,23 @@ export interface RetryHookContext<T> {
   reason?: RetryGiveUpReason;
 }
 
-/** Options for {@linkcode retry}. */
+/**
+ * Options for {@linkcode retry}.
+ *
+ * @example Retrying a 503 a few times within 30 seconds
+ * ```ts
+ * import { retry, type RetryOptions } from "./retry.ts";
+ *
+ * const options: RetryOptions<Response> = {
+ *   maxAttempts: 5,
+ *   maxElapsedMs: 30_000,
+ *   backoff: { baseMs: 500, capMs: 8_000 },
+ *   retryOnResult: (response) => response.status === 503,
+ * };
+ * const response = await retry(() => new Response("ok"), options);
+ * console.log(await response.text()); // ok
+ * ```
+ */
 export interface RetryOptions<T> {
   /**
    * The most calls of `fn` in total, **counting the first** (so 1 means no
@@ -140,7 +215,23 @@ export interface RetryOptions<T> {
   onSuccess?: (context: RetryHookContext<T>) => void | Promise<void>;
 }
 
-/** The fields of a {@linkcode RetryError}. */
+/**
+ * The fields of a {@linkcode RetryError}.
+ *
+ * @example Building a RetryError
+ * ```ts
+ * import { RetryError, type RetryErrorInit } from "./retry.ts";
+ *
+ * const init: RetryErrorInit = {
+ *   attempts: 3,
+ *   elapsedMs: 1_200,
+ *   reason: "max-attempts",
+ *   cause: new Error("timeout"),
+ * };
+ * const error = new RetryError("Retry gave up after 3 attempts", init);
+ * console.log(error.attempts, error.reason, "lastResult" in error); // 3 max-attempts false
+ * ```
+ */
 export interface RetryErrorInit {
   /** How many times `fn` was called. */
   attempts: number;

@@ -18,6 +18,12 @@
  * `sending` record is durable before the request leaves. Retries happen here
  * and only here: the client makes one attempt.
  *
+ * A job can also be one worker among several sharing a work queue: the
+ * recipients then come from a function given the job's admission signal (so
+ * the queue is not read past a stop), `beforeSend` and `onSettled` report
+ * each recipient's progress to the queue, and a recipient may carry a `doubt`
+ * (another worker may already have sent it).
+ *
  * @module
  */
 
@@ -48,6 +54,63 @@ export type {
   UnavailableOutcome,
   UncertainOutcome,
 } from "./vonage/messages.ts";
+
+/** A recipient, as the job takes it: a {@linkcode Recipient}, perhaps in doubt. */
+export interface SendRecipient extends Recipient {
+  /**
+   * Why a request for this number may already have been accepted, outside this
+   * job's journal (e.g. a worker that died while holding it). Unless the
+   * journal has decided the number already, it is recorded uncertain with this
+   * reason and not sent, or sent with `resendUncertain`.
+   */
+  doubt?: string;
+}
+
+/**
+ * Where the job reads recipients: an iterable (read to the end even after a
+ * stop, to count what is left as pending), or a function that is given the
+ * job's admission signal and returns one. That signal aborts when the run
+ * stops admitting sends (interrupt, 401, 402, an error); a source that must not
+ * be read further then — a shared work queue — ends there.
+ */
+export type RecipientSource<R extends SendRecipient = SendRecipient> =
+  | AsyncIterable<R>
+  | Iterable<R>
+  | ((admission: AbortSignal) => AsyncIterable<R> | Iterable<R>);
+
+/** How the job left one recipient, as {@linkcode SendJobOptions.onSettled} hears it. */
+export type SendSettlement =
+  | {
+    /** Accepted in this run. */
+    state: "accepted";
+    /** The server's id for the message. */
+    messageUuid: string;
+  }
+  | {
+    /** Failed for good in this run. */
+    state: "failed";
+    /** Why, for people. */
+    reason: string;
+  }
+  | {
+    /** May or may not have been accepted (this run's answer, or the recipient's `doubt`). */
+    state: "uncertain";
+    /** Why, for people. */
+    reason: string;
+  }
+  | {
+    /** Not sent: an earlier run decided it. */
+    state: "skipped";
+    /** What the earlier run decided (accepted, failed, or uncertain). */
+    previous: JournalState;
+  }
+  | {
+    /**
+     * Not decided because the run stopped. No request of this run may have
+     * been accepted: none was made, or each was definitely refused.
+     */
+    state: "pending";
+  };
 
 /** What the job needs from a journal (see `lib/journal.ts`). */
 export interface SendJournal {
@@ -103,8 +166,8 @@ export interface SendJobResult extends SendCounts {
   achievedRatePerSecond: number;
 }
 
-/** Options for {@linkcode runSendJob}. */
-export interface SendJobOptions {
+/** Options for {@linkcode runSendJob}; `R` is the recipients' type. */
+export interface SendJobOptions<R extends SendRecipient = SendRecipient> {
   /** Sends one SMS; usually `client.sendSms` of a Vonage client. Required. */
   sendSms: SendSms;
   /** Paces every request, first tries and retries alike. Required. */
@@ -214,6 +277,24 @@ export interface SendJobOptions {
    */
   onProgress?: (counts: Readonly<SendCounts>) => void;
   /**
+   * Awaited before each request leaves, after its `sending` record is durable:
+   * e.g. to tell a shared work queue that the message may now be sent. If it
+   * throws, the request does not leave (it is recorded `released`) and the run
+   * stops, as when `sendSms` throws.
+   *
+   * @default {undefined}
+   */
+  beforeSend?: (recipient: R) => Promise<void>;
+  /**
+   * Awaited exactly once for every recipient the job reads, when it is done
+   * with it: after the journal record for a decision made in this run, or
+   * when it is skipped or left pending. A shared work queue completes (or hands
+   * back) its entry here. If it throws, the run stops, as when the journal fails.
+   *
+   * @default {undefined}
+   */
+  onSettled?: (recipient: R, settlement: SendSettlement) => Promise<void>;
+  /**
    * Where time comes from.
    *
    * @default {realClock}
@@ -274,6 +355,9 @@ function describeOutcome(outcome: SendOutcome): string {
  *
  * @throws {RangeError} When an option is out of range (before anything is sent).
  *
+ * @typeParam R The recipients' type: {@linkcode SendRecipient} or an extension of it,
+ * handed back as it is to `beforeSend` and `onSettled`.
+ *
  * @example Sending to a list through a paced client
  * ```ts ignore
  * import { runSendJob } from "./send_job.ts";
@@ -289,9 +373,9 @@ function describeOutcome(outcome: SendOutcome): string {
  * console.log(result.accepted, result.failed, result.uncertain);
  * ```
  */
-export async function runSendJob(
-  recipients: AsyncIterable<Recipient> | Iterable<Recipient>,
-  options: SendJobOptions,
+export async function runSendJob<R extends SendRecipient = SendRecipient>(
+  recipients: RecipientSource<R>,
+  options: SendJobOptions<R>,
 ): Promise<SendJobResult> {
   const {
     sendSms,
@@ -312,6 +396,8 @@ export async function runSendJob(
     graceMs = 10_000,
     hardSignal,
     onProgress,
+    beforeSend,
+    onSettled,
     clock = realClock,
     random = Math.random,
   } = options;
@@ -407,22 +493,27 @@ export async function runSendJob(
 
   const progress = () => onProgress?.(counts);
 
-  const decide = async (to: string, outcome: SendOutcome): Promise<void> => {
+  const decide = async (recipient: R, outcome: SendOutcome): Promise<void> => {
+    const { to } = recipient;
+    let settlement: SendSettlement;
     switch (outcome.kind) {
       case "accepted":
         counts.accepted++;
         await journal.accepted(to, outcome.messageUuid);
+        settlement = { state: "accepted", messageUuid: outcome.messageUuid };
         break;
       case "rejected": {
         const reason = describeOutcome(outcome);
         counts.failed++;
         failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
         await journal.failed(to, reason);
+        settlement = { state: "failed", reason };
         break;
       }
       case "uncertain":
         counts.uncertain++;
         await journal.uncertain(to, outcome.reason);
+        settlement = { state: "uncertain", reason: outcome.reason };
         break;
       default: {
         // Not accepted, and retries are over: a definite failure.
@@ -430,13 +521,23 @@ export async function runSendJob(
         counts.failed++;
         failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
         await journal.failed(to, reason);
+        settlement = { state: "failed", reason };
       }
     }
+    // Counted first, so a failing hook still leaves the counts right.
     progress();
+    await onSettled?.(recipient, settlement);
+  };
+
+  /** Stopped before this recipient was decided: it stays pending. */
+  const leavePending = async (recipient: R): Promise<void> => {
+    pending++;
+    progress();
+    await onSettled?.(recipient, { state: "pending" });
   };
 
   /** Send to one recipient until it is decided or the run stops; throws only what is unexpected. */
-  const sendOne = async (recipient: Recipient): Promise<void> => {
+  const sendOne = async (recipient: R): Promise<void> => {
     const { to } = recipient;
     const message: SmsMessage = { to, from, text: recipient.text ?? text };
     let last: SendOutcome | undefined;
@@ -454,21 +555,20 @@ export async function runSendJob(
     };
     const settle = async (outcome: SendOutcome | undefined): Promise<void> => {
       if (outcome?.kind === "accepted" || (doubt === undefined && outcome?.kind === "rejected")) {
-        await decide(to, outcome);
+        await decide(recipient, outcome);
       } else if (doubt !== undefined) {
         const later = outcome === undefined || outcome === doubt
           ? ""
           : ` (last try: ${describeOutcome(outcome)})`;
-        await decide(to, { ...doubt, reason: doubt.reason + later });
+        await decide(recipient, { ...doubt, reason: doubt.reason + later });
       } else if (
         outcome === undefined || outcome.kind === "auth" || outcome.kind === "payment"
       ) {
         // Stopped before this message was decided: it stays pending (the journal
         // holds a `released` record for any attempt that was refused).
-        pending++;
-        progress();
+        await leavePending(recipient);
       } else {
-        await decide(to, outcome);
+        await decide(recipient, outcome);
       }
     };
 
@@ -480,6 +580,20 @@ export async function runSendJob(
         // Stopped while the record was being written: this request does not leave.
         await release("not sent: the run stopped");
         admitted.throwIfAborted();
+      }
+      if (beforeSend !== undefined) {
+        try {
+          await beforeSend(recipient);
+        } catch (error) {
+          // Like a sendSms that throws: the request never left.
+          sendError = { error };
+          await release("not sent: " + describeError(error));
+          throw error;
+        }
+        if (admitted.aborted) {
+          await release("not sent: the run stopped");
+          admitted.throwIfAborted();
+        }
       }
       firstSendMs ??= clock.now();
       counts.attempts++;
@@ -497,7 +611,9 @@ export async function runSendJob(
       if (answer.kind === "uncertain") doubt ??= answer;
       if (answer.kind === "throttled") {
         counts.throttled++;
-        limiter.pause?.(answer.retryAfterMs ?? intervalMs);
+        // A shared limiter's pause may be a promise; its failure shows up in the next take.
+        const paused: unknown = limiter.pause?.(answer.retryAfterMs ?? intervalMs);
+        if (paused instanceof Promise) paused.catch(() => {});
         limiter.observe?.("throttled");
         if (easeOnThrottle > 0 && canSetRate(limiter)) {
           const current = limiter.ratePerSecond;
@@ -559,29 +675,33 @@ export async function runSendJob(
     await settle(outcome);
   };
 
-  const admit = async (recipient: Recipient): Promise<void> => {
+  const admit = async (recipient: R): Promise<void> => {
     counts.total++;
-    const before = previous.get(recipient.to)?.state;
+    const before = previous.get(recipient.to);
+    const state = before?.state;
     if (admission.signal.aborted) {
-      pending++;
+      await leavePending(recipient);
     } else if (
-      before === "accepted" || before === "failed" ||
-      (before === "uncertain" && !resendUncertain)
+      before !== undefined &&
+      (state === "accepted" || state === "failed" || (state === "uncertain" && !resendUncertain))
     ) {
       counts.skipped++;
+      progress();
+      await onSettled?.(recipient, { state: "skipped", previous: before });
+    } else if (recipient.doubt !== undefined && !resendUncertain) {
+      await decide(recipient, { kind: "uncertain", reason: recipient.doubt });
     } else {
       await sendOne(recipient);
-      return;
     }
-    progress();
   };
 
+  const source = typeof recipients === "function" ? recipients(admission.signal) : recipients;
   const iterator =
-    (Symbol.asyncIterator in recipients
-      ? (recipients as AsyncIterable<Recipient>)[Symbol.asyncIterator]()
-      : (recipients as Iterable<Recipient>)[Symbol.iterator]()) as
-        | AsyncIterator<Recipient>
-        | Iterator<Recipient>;
+    (Symbol.asyncIterator in source
+      ? (source as AsyncIterable<R>)[Symbol.asyncIterator]()
+      : (source as Iterable<R>)[Symbol.iterator]()) as
+        | AsyncIterator<R>
+        | Iterator<R>;
   // A worker never rejects: an error stops admission and is rethrown once every
   // worker is done, so no request is still in flight when the caller hears of it.
   const worker = async (index: number): Promise<void> => {
@@ -589,7 +709,7 @@ export async function runSendJob(
     if (index > 0) await firstAnswer;
     try {
       for (;;) {
-        let recipient: Recipient;
+        let recipient: R;
         try {
           const next = await iterator.next();
           if (next.done) return;

@@ -31,7 +31,19 @@
 import { type Clock, realClock } from "./clock.ts";
 import type { Limiter, TakeOptions } from "./limiter.ts";
 
-/** Options for {@linkcode TokenBucket}. */
+/**
+ * Options for {@linkcode TokenBucket}.
+ *
+ * @example 30 requests a second, in bursts of up to 5
+ * ```ts
+ * import { TokenBucket, type TokenBucketOptions } from "./token_bucket.ts";
+ * import { FakeClock } from "./fake_clock.ts";
+ *
+ * const options: TokenBucketOptions = { ratePerSecond: 30, burst: 5, clock: new FakeClock() };
+ * const bucket = new TokenBucket(options);
+ * console.log(bucket.tryTake(5), bucket.tryTake()); // true false: the burst is spent
+ * ```
+ */
 export interface TokenBucketOptions {
   /** Tokens added to the bucket per second; a positive finite number. */
   ratePerSecond: number;

@@ -156,7 +156,10 @@ Deno.test("runSendCommand() refuses bad flags with a one-line UsageError", async
     [["r.csv", "--from", "A", "--jitter", "some"], /--jitter must be .*full/],
     [["r.csv", "--from", "A", "--base-url", "ftp://x"], /--base-url must be an http\(s\) URL/],
     [["r.csv", "--from", "A", "--journal", "j", "--no-journal"], /contradict each other/],
-    [["r.csv", "--from", "A", "--redis", "redis://127.0.0.1"], /--redis is not available/],
+    [
+      ["r.csv", "--from", "A", "--redis", "redis://127.0.0.1", "--adaptive"],
+      /--adaptive .*cannot share a Redis budget/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" ").slice(0, 60) || "(no arguments)", async () => {

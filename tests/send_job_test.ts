@@ -10,6 +10,8 @@ import {
   type SendJobOptions,
   type SendJobResult,
   type SendJournal,
+  type SendRecipient,
+  type SendSettlement,
 } from "../lib/send_job.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import type { SendOutcome, SmsMessage } from "../lib/vonage/messages.ts";
@@ -66,7 +68,9 @@ type EventType =
   | "failed"
   | "uncertain"
   | "call" // sendSms() was called
-  | "answer"; // sendSms() returned
+  | "answer" // sendSms() returned
+  | "before" // the beforeSend hook ran
+  | "settled"; // the onSettled hook ran
 
 interface Event {
   type: EventType;
@@ -1075,4 +1079,202 @@ Deno.test("runSendJob() refuses bad options with a RangeError naming them", asyn
     });
   }
   assert.equal(api.messages.length, 0);
+});
+
+// ---------------------------------------------------------------------------
+// Hooks for a shared work queue: beforeSend, onSettled, doubts, a source that stops.
+
+/** onSettled that writes `settled` events (detail: the state and its reason or uuid). */
+function recordSettled(log: Log, settled: Map<string, SendSettlement[]>) {
+  return (recipient: SendRecipient, settlement: SendSettlement): Promise<void> => {
+    const detail = settlement.state === "accepted"
+      ? settlement.messageUuid
+      : settlement.state === "skipped"
+      ? settlement.previous.state
+      : settlement.state === "pending"
+      ? ""
+      : settlement.reason;
+    log.add("settled", recipient.to, `${settlement.state} ${detail}`.trim());
+    settled.set(recipient.to, [...(settled.get(recipient.to) ?? []), settlement]);
+    return Promise.resolve();
+  };
+}
+
+Deno.test("runSendJob() calls onSettled once per recipient, after its journal record", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list: SendRecipient[] = recipients(6);
+  const [ok, bad, doubtful, known, inDoubt, retried] = list.map((r) => r.to);
+  list[4] = { ...list[4]!, doubt: "worker w1 stopped while sending it" };
+  const api = new FakeApi(
+    log,
+    (to, attempt) =>
+      to === bad
+        ? invalidNumber
+        : to === doubtful
+        ? serverError
+        : to === retried && attempt === 1
+        ? throttled()
+        : accepted(to, attempt),
+  );
+  const settled = new Map<string, SendSettlement[]>();
+  const previous = new Map<string, JournalState>([
+    [known!, { state: "accepted", messageUuid: "uuid-old", attempts: 1 }],
+  ]);
+  const result = await run(clock, list, api, {
+    previous,
+    backoff: constantNoJitter,
+    onSettled: recordSettled(log, settled),
+  });
+
+  assert.deepEqual(
+    list.map((r) => settled.get(r.to)?.map((s) => s.state)),
+    [["accepted"], ["failed"], ["uncertain"], ["skipped"], ["uncertain"], ["accepted"]],
+  );
+  assert.deepEqual(settled.get(ok!), [{ state: "accepted", messageUuid: `uuid-${ok}-1` }]);
+  assert.deepEqual(settled.get(known!), [{ state: "skipped", previous: previous.get(known!) }]);
+  assert.deepEqual(settled.get(retried!), [{
+    state: "accepted",
+    messageUuid: `uuid-${retried}-2`,
+  }]);
+  // A recipient in doubt is recorded uncertain with its reason, and never sent.
+  assert.deepEqual(log.typesOf(inDoubt!), ["uncertain", "settled"]);
+  assert.equal(log.of(inDoubt!, "uncertain")[0]!.detail, "worker w1 stopped while sending it");
+  assert.equal(api.calls(inDoubt!), 0);
+  // The hook comes after the journal's decision, and only then.
+  for (const to of [ok, bad, doubtful, retried]) {
+    const types = log.typesOf(to!, "accepted", "failed", "uncertain", "released", "settled");
+    assert.equal(types.at(-1), "settled", to);
+    assert.equal(types.filter((t) => t === "settled").length, 1, to);
+  }
+  assert.equal(result.uncertain, 2);
+  assert.equal(result.skipped, 1);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() sends a recipient in doubt with resendUncertain, unless the journal decided it", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list: SendRecipient[] = recipients(2).map((r) => ({ ...r, doubt: "reclaimed" }));
+  const [fresh, decided] = list.map((r) => r.to);
+  const api = new FakeApi(log);
+  const previous = new Map<string, JournalState>([
+    [decided!, { state: "failed", reason: "422", attempts: 1 }],
+  ]);
+  const result = await run(clock, list, api, { previous, resendUncertain: true });
+  assert.deepEqual(api.messages.map((m) => m.to), [fresh]);
+  assert.equal(result.accepted, 1);
+  assert.equal(result.skipped, 1);
+});
+
+Deno.test("runSendJob() awaits beforeSend after the durable sending record, before each request", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(3);
+  const api = new FakeApi(
+    log,
+    (to, attempt) => attempt === 1 ? throttled(100) : accepted(to, attempt),
+  );
+  await run(clock, list, api, {
+    journal: new RecordingJournal(log, { sendingDelayMs: 5 }),
+    backoff: constantNoJitter,
+    beforeSend: async (recipient) => {
+      log.add("before", recipient.to);
+      await clock.sleep(3);
+    },
+  });
+  for (const { to } of list) {
+    assert.deepEqual(log.typesOf(to, "sending", "durable", "before", "call"), [
+      "sending",
+      "durable",
+      "before",
+      "call",
+      "sending",
+      "durable",
+      "before",
+      "call",
+    ]);
+    // The request leaves only once the hook has finished (3 ms after it began).
+    const [before, call] = [log.of(to, "before")[0]!, log.of(to, "call")[0]!];
+    assert.equal(call.atMs - before.atMs, 3);
+  }
+});
+
+Deno.test("runSendJob() does not send when beforeSend throws: released, run stopped, error rethrown", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(5);
+  const api = new FakeApi(log);
+  const error = new Error("entry 3-0 was taken over by another worker");
+  const settled = new Map<string, SendSettlement[]>();
+  await assert.rejects(
+    run(clock, list, api, {
+      concurrency: 1,
+      onSettled: recordSettled(log, settled),
+      beforeSend: (recipient) =>
+        recipient.to === list[2]!.to ? Promise.reject(error) : Promise.resolve(),
+    }),
+    (e) => e === error,
+  );
+  const third = list[2]!.to;
+  assert.equal(api.calls(third), 0);
+  assert.deepEqual(log.typesOf(third, "sending", "released", "settled"), [
+    "sending",
+    "released",
+    "settled",
+  ]);
+  assert.deepEqual(settled.get(third), [{ state: "pending" }]);
+  assert.deepEqual(api.messages.map((m) => m.to), [list[0]!.to, list[1]!.to]);
+});
+
+Deno.test("runSendJob() stops reading a function source when the run stops; what it read stays pending", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(100);
+  let read = 0;
+  let sawAbort = false;
+  async function* queue(admission: AbortSignal): AsyncGenerator<SendRecipient> {
+    for (const recipient of list) {
+      if (admission.aborted) {
+        sawAbort = true;
+        return;
+      }
+      read++;
+      await Promise.resolve();
+      yield recipient;
+    }
+  }
+  const api = new FakeApi(
+    log,
+    (to, attempt) => to === list[10]!.to ? outOfCredit : accepted(to, attempt),
+    100,
+  );
+  const settled = new Map<string, SendSettlement[]>();
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const result = await drive(
+    clock,
+    runSendJob(queue, {
+      sendSms: api.sendSms,
+      limiter,
+      from: "Acme",
+      text: "Hello",
+      journal: new RecordingJournal(log),
+      ratePerSecond: 20,
+      concurrency: 4,
+      clock,
+      random: () => 0.5,
+      onSettled: recordSettled(log, settled),
+    }),
+  );
+  assert.equal(result.stoppedBy, "payment");
+  assert.ok(sawAbort, "the source saw the admission signal abort");
+  // Only what the workers had in hand was read, not the other ~85 recipients.
+  assert.ok(read < 20, `${read} recipients read`);
+  assert.equal(result.total, read);
+  assert.equal(settled.size, read);
+  for (const [to, settlements] of settled) assert.equal(settlements.length, 1, to);
+  const pending = [...settled.values()].filter(([s]) => s!.state === "pending").length;
+  assert.equal(pending, result.pending);
+  assert.ok(result.pending >= 1);
+  assertBalanced(result);
 });

@@ -6,6 +6,9 @@
  * sent unless every line is good, or `--skip-invalid`), then the sending pass.
  * Standard input is spooled to a temporary file first so it can be read twice.
  *
+ * With `--redis URL` the sending pass is one worker's share of a campaign that several
+ * workers run together, through a Redis budget and queue: see `send_shared.ts`.
+ *
  * @module
  */
 
@@ -16,10 +19,27 @@ import { hashMessageText, Journal, JournalError, type JournalState } from "../jo
 import type { Limiter } from "../limiter.ts";
 import { formatSummary, Progress, type SendSummary, stderrWriter } from "../progress.ts";
 import { formatProblem, readRecipients, type Recipient } from "../recipients.ts";
-import { runSendJob, type SendCounts, type SendJobResult } from "../send_job.ts";
+import {
+  runSendJob,
+  type SendCounts,
+  type SendJobOptions,
+  type SendJobResult,
+} from "../send_job.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { importVonagePrivateKey, mintVonageJwt, VonageCredentialsError } from "../vonage/jwt.ts";
 import { createVonageClient } from "../vonage/messages.ts";
+import { connectRedis, type RedisConnection } from "../redis/connect.ts";
+import {
+  budgetKey,
+  campaignId,
+  defaultWorkerName,
+  describeQueueTotals,
+  queueKey,
+  type QueueTotals,
+  RecipientDigest,
+  RedisUnreachableError,
+  SharedSend,
+} from "./send_shared.ts";
 import { UsageError } from "./usage_error.ts";
 
 const HELP = `Usage: main.ts send RECIPIENTS|- --text TEXT [options]
@@ -55,6 +75,18 @@ Where and how:
   --json                 print the summary as JSON on stdout
   --quiet                no progress line
   -h, --help             this help
+Scale-out (several workers, on one machine or many):
+  --redis URL            share one rate budget (per application) and one work queue (per
+                         campaign) through Redis (redis:// or rediss://). Start the same
+                         command on every worker, each with its own journal; together they
+                         keep to --rate (give every worker the same --rate and --burst).
+                         A worker's summary covers its share, plus the queue's totals.
+                         Not with --adaptive.
+  --redis-worker NAME    this worker's name in the queue (default HOST:JOURNAL-PATH); keep
+                         it stable across restarts and unique among running workers
+  --redis-reclaim-after S  take over a silent (dead) worker's entries after S seconds
+                         (default 60; the same on every worker). What it may have sent is
+                         recorded uncertain, never sent twice (unless --resend-uncertain)
 
 Credentials: VONAGE_APPLICATION_ID, and VONAGE_PRIVATE_KEY_PATH (the private.key
 file) or VONAGE_PRIVATE_KEY (the PEM text).
@@ -137,6 +169,8 @@ function parseSendArgs(args: string[]) {
         json: { type: "boolean" },
         quiet: { type: "boolean" },
         redis: { type: "string" },
+        "redis-worker": { type: "string" },
+        "redis-reclaim-after": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -250,6 +284,7 @@ async function validate(
   text: string | undefined,
   skipInvalid: boolean,
   io: SendCommandIo,
+  digest?: RecipientDigest,
 ): Promise<Validation> {
   const result: Validation = {
     recipients: 0,
@@ -278,6 +313,7 @@ async function validate(
       show(`${displayName}:${entry.recipient.line}: no text for this recipient: give --text`);
     } else {
       result.recipients++;
+      digest?.add(entry.recipient);
       if (result.first.length < 3) result.first.push(entry.recipient);
     }
   }
@@ -380,11 +416,7 @@ export async function runSendCommand(
   if (values.journal !== undefined && values["no-journal"]) {
     throw new UsageError("--journal and --no-journal contradict each other; pick one");
   }
-  if (values.redis !== undefined) {
-    throw new UsageError(
-      "--redis is not available in this build yet; run one sender per budget for now",
-    );
-  }
+  const redis = parseRedisFlags(values);
   if (
     input === "-" && values.journal === undefined && !values["no-journal"] && !values["dry-run"]
   ) {
@@ -402,12 +434,22 @@ export async function runSendCommand(
   const privateKey = await loadPrivateKey(io.env);
   // Mint once now, so a key that Vonage would refuse fails before anything is read or sent.
   await mintVonageJwt({ applicationId, privateKey });
+  // Reach Redis before reading anything: a wrong URL fails at once, with nothing sent.
+  if (redis !== undefined) await checkRedis(redis.url);
 
   const spooled = input === "-" ? await spoolStdin() : undefined;
   const path = spooled ?? input;
   const displayName = input === "-" ? "<stdin>" : input;
   try {
-    const checked = await validate(path, displayName, text, values["skip-invalid"] ?? false, io);
+    const digest = redis === undefined ? undefined : new RecipientDigest();
+    const checked = await validate(
+      path,
+      displayName,
+      text,
+      values["skip-invalid"] ?? false,
+      io,
+      digest,
+    );
     if (checked.recipients === 0) {
       throw new UsageError(`${displayName} has no recipients to send to; nothing sent`);
     }
@@ -428,15 +470,45 @@ export async function runSendCommand(
           `at ${ratePerSecond}/s ` +
           `this takes about ${formatSeconds(seconds)}. Nothing sent.`,
       );
+      if (digest !== undefined) {
+        const id = campaignId({
+          applicationId,
+          from,
+          textHash: await hashMessageText(text ?? ""),
+          recipients: digest,
+        });
+        io.stdout(
+          `redis: every worker would draw on the budget ${budgetKey(applicationId)} and ` +
+            `claim from the queue ${queueKey(id)}; together they take as long as one would`,
+        );
+      }
       return 0;
     }
 
     const journal = values["no-journal"]
       ? Journal.none()
       : await openJournal(values.journal ?? defaultJournalPath(input), from, text);
+    let shared: SharedSend | undefined;
     try {
+      if (redis !== undefined && digest !== undefined) {
+        shared = await openShared(redis, journal, digest, {
+          applicationId,
+          from,
+          text,
+          ratePerSecond,
+          burst,
+          concurrency,
+        });
+        const added = await shared.load(sendable(path, text));
+        io.stderr(
+          `redis: worker ${shared.worker} joins ${shared.queueKey} (${checked.recipients} ` +
+            `recipients, ${added} added by this worker), sharing ${shared.budgetKey} at ` +
+            `${ratePerSecond}/s`,
+        );
+      }
       return await send(path, {
         journal,
+        shared,
         checked,
         ratePerSecond,
         burst,
@@ -457,6 +529,7 @@ export async function runSendCommand(
         quiet: values.quiet ?? false,
       }, io);
     } finally {
+      await shared?.close();
       await journal.close();
     }
   } finally {
@@ -476,8 +549,128 @@ async function openJournal(path: string, from: string, text: string | undefined)
   }
 }
 
+/** `--redis` and its companions, checked. */
+interface RedisFlags {
+  url: string;
+  worker: string | undefined;
+  reclaimIdleMs: number;
+}
+
+function parseRedisFlags(
+  values: ReturnType<typeof parseSendArgs>["values"],
+): RedisFlags | undefined {
+  const url = values.redis;
+  if (url === undefined) {
+    for (const flag of ["redis-worker", "redis-reclaim-after"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --redis URL`);
+    }
+    return undefined;
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = "";
+  }
+  if (protocol !== "redis:" && protocol !== "rediss:") {
+    throw new UsageError(
+      `--redis must be a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379), got '${url}'`,
+    );
+  }
+  if (values.adaptive) {
+    throw new UsageError(
+      "--adaptive learns a limit inside one process and cannot share a Redis budget; " +
+        "with --redis, give every worker the known --rate (and drop --adaptive)",
+    );
+  }
+  const worker = values["redis-worker"];
+  if (worker !== undefined && (worker.trim() === "" || worker === "(released)")) {
+    throw new UsageError(`--redis-worker needs a name, got '${worker}'`);
+  }
+  const reclaimIdleMs = positiveNumber("redis-reclaim-after", values["redis-reclaim-after"], 60) *
+    1000;
+  // Live workers touch their entries every third of this: below a second, a busy
+  // machine could miss a touch and lose work it is doing.
+  if (reclaimIdleMs < 1000) {
+    throw new UsageError(
+      `--redis-reclaim-after must be at least 1 (second), got '${values["redis-reclaim-after"]}'`,
+    );
+  }
+  return { url, worker, reclaimIdleMs };
+}
+
+/** Connect once and close: the URL is right and the server answers. */
+async function checkRedis(url: string): Promise<void> {
+  let connection: RedisConnection;
+  try {
+    connection = await connectRedis(url);
+  } catch (error) {
+    throw unreachable(error);
+  }
+  await connection.close();
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.message === "" ? error.name : `${error.name}: ${error.message}`;
+}
+
+function unreachable(error: unknown): UsageError {
+  const message = error instanceof Error ? error.message : String(error);
+  // connectRedis says "Cannot connect to Redis at URL: why"; it goes mid-sentence here.
+  const why = message.charAt(0).toLowerCase() + message.slice(1);
+  return new UsageError(`--redis: ${why.split("\n")[0]}; nothing sent`, { cause: error });
+}
+
+async function openShared(
+  redis: RedisFlags,
+  journal: Journal,
+  digest: RecipientDigest,
+  run: {
+    applicationId: string;
+    from: string;
+    text: string | undefined;
+    ratePerSecond: number;
+    burst: number;
+    concurrency: number;
+  },
+): Promise<SharedSend> {
+  const worker = redis.worker ?? await defaultWorkerName(journal.path);
+  if (worker === undefined) {
+    throw new UsageError(
+      "--redis: cannot tell this machine's name (run with --allow-sys=hostname), or name " +
+        "this worker with --redis-worker NAME",
+    );
+  }
+  try {
+    return await SharedSend.open({
+      redisUrl: redis.url,
+      applicationId: run.applicationId,
+      campaignId: campaignId({
+        applicationId: run.applicationId,
+        from: run.from,
+        textHash: await hashMessageText(run.text ?? ""),
+        recipients: digest,
+      }),
+      ratePerSecond: run.ratePerSecond,
+      burst: run.burst,
+      worker,
+      previous: journal.previous,
+      reclaimIdleMs: redis.reclaimIdleMs,
+      // Claim about a quarter second of the shared rate at a time: few round trips at
+      // high rates, and little hoarding (every worker keeps --concurrency in hand anyway).
+      batchSize: Math.max(1, Math.min(16, run.concurrency, Math.ceil(run.ratePerSecond / 4))),
+    });
+  } catch (error) {
+    if (error instanceof RedisUnreachableError) throw unreachable(error);
+    throw error;
+  }
+}
+
 interface SendPlan {
   journal: Journal;
+  /** Set with --redis: this worker's share of a campaign shared through Redis. */
+  shared: SharedSend | undefined;
   checked: Validation;
   ratePerSecond: number;
   burst: number;
@@ -499,7 +692,10 @@ interface SendPlan {
 }
 
 async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<number> {
-  const limiter: Limiter = plan.adaptive
+  const shared = plan.shared;
+  const limiter: Limiter = shared !== undefined
+    ? shared.limiter
+    : plan.adaptive
     ? new AdaptiveLimiter({ maxRatePerSecond: plan.ratePerSecond, maxBurst: plan.burst })
     : new TokenBucket({ ratePerSecond: plan.ratePerSecond, burst: plan.burst });
   const client = createVonageClient({
@@ -517,7 +713,11 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     attempts: 0,
     throttled: 0,
   };
-  const progress = new Progress(() => ({ ...live, total: plan.checked.recipients }), {
+  // A worker's share of a shared queue is not known in advance: no percentage then.
+  const progress = new Progress(() => ({
+    ...live,
+    total: shared === undefined ? plan.checked.recipients : undefined,
+  }), {
     writer: stderrWriter(),
     quiet: plan.quiet,
   });
@@ -550,7 +750,7 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
   progress.start();
   let result: SendJobResult;
   try {
-    result = await runSendJob(sendable(path, plan.text), {
+    const options: SendJobOptions = {
       sendSms: (message, options) => client.sendSms(message, options),
       limiter,
       from: plan.from,
@@ -567,7 +767,14 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
       resendUncertain: plan.resendUncertain,
       signal: stop.signal,
       onProgress: (counts) => (live = counts),
-    });
+    };
+    result = shared === undefined
+      ? await runSendJob(sendable(path, plan.text), options)
+      : await runSendJob(shared.recipients, {
+        ...options,
+        beforeSend: shared.beforeSend,
+        onSettled: shared.onSettled,
+      });
   } catch (error) {
     if (error instanceof JournalError) {
       // Everything recorded before the failure is on disk and replays correctly.
@@ -576,6 +783,16 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
           "free the disk or fix the path, then rerun the same command to finish",
         { cause: error },
       );
+    }
+    if (shared !== undefined && !(await shared.reachable())) {
+      // Not a bug: the shared server went away. Every decision is in the local journal.
+      progress.stop();
+      io.stderr(
+        `the run stopped: lost the connection to Redis at ${shared.redisDisplayUrl} ` +
+          `(${describeError(error)}). What this worker sent is in its journal, and entries ` +
+          "it held stay in the queue: rerun the same command once Redis is back",
+      );
+      return 1;
     }
     throw error;
   } finally {
@@ -588,20 +805,34 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     stoppedBy?: string;
     journal?: string;
     previous?: Record<JournalState["state"], number>;
+    worker?: string;
+    queue?: QueueTotals;
   } = {
     ...result,
-    total: plan.checked.recipients,
+    // With a shared queue: this worker's share (the file's count is in `queue`).
+    total: shared === undefined ? plan.checked.recipients : result.total,
     invalid: plan.checked.invalid,
     duplicates: plan.checked.duplicates,
     ratePerSecond: plan.ratePerSecond,
   };
   if (plan.journal.path !== undefined) summary.journal = plan.journal.path;
   if (previous !== undefined) summary.previous = previous;
+  if (shared !== undefined) {
+    summary.worker = shared.worker;
+    summary.queue = await shared.totals();
+  }
   if (plan.json) {
     io.stdout(JSON.stringify(summary));
   } else {
     io.stdout(
       formatSummary(summary, { color: Deno.stdout.isTerminal() && !io.env.get("NO_COLOR") }),
+    );
+    if (summary.queue !== undefined) io.stdout(`  ${describeQueueTotals(summary.queue)}`);
+  }
+  if (shared !== undefined && shared.lost > 0) {
+    io.stderr(
+      `${shared.lost} queue entries were completed by another worker that took them over ` +
+        "first; give every worker the same, longer --redis-reclaim-after",
     );
   }
   if (result.stoppedBy === "auth") {
@@ -615,7 +846,10 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
         "the journal skips everyone already sent.",
     );
   }
-  const leftByEarlierRuns = previous === undefined
+  // With a shared queue, only what this worker's share skipped counts, not its whole journal.
+  const leftByEarlierRuns = shared !== undefined
+    ? shared.leftByEarlierRuns
+    : previous === undefined
     ? 0
     : previous.failed + (plan.resendUncertain ? 0 : previous.uncertain);
   return exitCodeFor(result, leftByEarlierRuns);

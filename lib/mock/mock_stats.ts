@@ -6,7 +6,19 @@
  * @module
  */
 
-/** Counts for one second of the mock's life, by arrival time. */
+/**
+ * Counts for one second of the mock's life, by arrival time.
+ *
+ * @example Checking "never faster than allowed" from the server's side
+ * ```ts
+ * import type { MockVonageSecond } from "./mock_stats.ts";
+ *
+ * // With a limit of R/s and a burst of B, no second may see more than R + B accepted.
+ * const tooFast = (seconds: MockVonageSecond[], rate: number, burst: number): MockVonageSecond[] =>
+ *   seconds.filter((second) => second.accepted > rate + burst);
+ * console.log(tooFast([{ second: 0, arrivals: 3, accepted: 2, throttled: 1 }], 1, 1)); // []
+ * ```
+ */
 export interface MockVonageSecond {
   /** Whole seconds since the mock started, by its clock. */
   second: number;
@@ -18,7 +30,20 @@ export interface MockVonageSecond {
   throttled: number;
 }
 
-/** Everything `GET /stats` reports. */
+/**
+ * Everything `GET /stats` reports.
+ *
+ * @example Reading GET /stats
+ * ```ts
+ * import type { MockVonageStats } from "./mock_stats.ts";
+ * import { createMockVonage } from "./mock_vonage.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const mock = await createMockVonage({ publicKey, applicationId: "app", ratePerSecond: 5 });
+ * const stats = (await (await mock.app.request("/stats")).json()) as MockVonageStats;
+ * console.log(stats.ratePerSecond, stats.arrivals); // 5 0
+ * ```
+ */
 export interface MockVonageStats {
   /** Milliseconds since the mock started, by its clock. */
   uptimeMs: number;
@@ -43,7 +68,18 @@ export interface MockVonageStats {
   perSecond: MockVonageSecond[];
 }
 
-/** The mock's settings that `stats()` echoes. */
+/**
+ * The mock's settings that `stats()` echoes.
+ *
+ * @example Stats for an unlimited mock
+ * ```ts
+ * import { MockStatsRecorder, type MockStatsSettings } from "./mock_stats.ts";
+ *
+ * const settings: MockStatsSettings = { ratePerSecond: null, burst: null, seed: 42 };
+ * const recorder = new MockStatsRecorder(0, settings);
+ * console.log(recorder.snapshot(0).ratePerSecond); // null: no rate limit
+ * ```
+ */
 export interface MockStatsSettings {
   /** Requests per second, or `null` when unlimited. */
   ratePerSecond: number | null;

@@ -37,7 +37,24 @@ import { type InvalidParameter, type Problem, problem } from "./problem.ts";
 import { type SmsFields, validateSms } from "./validate_sms.ts";
 import { importVerificationKey, VonageJwtVerifier } from "./verify_vonage_jwt.ts";
 
-/** Options for {@linkcode createMockVonage}. */
+/**
+ * Options for {@linkcode createMockVonage}.
+ *
+ * @example A mock with a limit, Retry-After and seeded faults
+ * ```ts
+ * import { createMockVonage, type MockVonageOptions } from "./mock_vonage.ts";
+ *
+ * const options: MockVonageOptions = {
+ *   publicKey: await Deno.readTextFile("fixtures/test_public.pem"),
+ *   applicationId: "app",
+ *   ratePerSecond: 30,
+ *   retryAfter: true, // tell throttled clients when to come back
+ *   failRate: 0.01, // one request in a hundred answers 500
+ *   seed: 42, // the same faults on every run
+ * };
+ * console.log((await createMockVonage(options)).stats().seed); // 42
+ * ```
+ */
 export interface MockVonageOptions {
   /**
    * The application's public key, which every token must be signed with: an
@@ -137,7 +154,26 @@ export interface MockVonageOptions {
   maxStoredMessages?: number;
 }
 
-/** A message the mock accepted, as listed by `GET /messages`. */
+/**
+ * A message the mock accepted, as listed by `GET /messages`.
+ *
+ * @example Checking what a client sent
+ * ```ts
+ * import { type AcceptedMessage, createMockVonage } from "./mock_vonage.ts";
+ * import { createVonageClient } from "../vonage/messages.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const mock = await createMockVonage({ publicKey, applicationId: "app" });
+ * const client = createVonageClient({
+ *   applicationId: "app",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   fetch: async (input, init) => await mock.app.request(input, init),
+ * });
+ * await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
+ * const [message]: AcceptedMessage[] = mock.messages();
+ * console.log(message?.to, message?.answered); // 447700900000 true
+ * ```
+ */
 export interface AcceptedMessage extends SmsFields {
   /** The id the mock answered with (or would have, for a dropped answer). */
   message_uuid: string;
@@ -151,6 +187,17 @@ export interface AcceptedMessage extends SmsFields {
  * The parts of the mock's Hono app that callers use. The object is a `Hono`
  * instance; this type names only what the mock promises, so the public API does
  * not depend on Hono's generics (mount it elsewhere with `mount(path, app.fetch)`).
+ *
+ * @example Answering requests without a socket
+ * ```ts
+ * import { createMockVonage, type MockVonageApp } from "./mock_vonage.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const app: MockVonageApp = (await createMockVonage({ publicKey, applicationId: "app" })).app;
+ * const response = await app.fetch(new Request("http://localhost/stats"));
+ * console.log(response.status); // 200
+ * await response.body?.cancel();
+ * ```
  */
 export interface MockVonageApp {
   /** Answer a request: pass to `Deno.serve`, or mount in another server. */
@@ -159,7 +206,20 @@ export interface MockVonageApp {
   request(input: RequestInfo | URL, init?: RequestInit): Response | Promise<Response>;
 }
 
-/** A mock Vonage Messages API: the Hono app and read access to what it saw. */
+/**
+ * A mock Vonage Messages API: the Hono app and read access to what it saw.
+ *
+ * @example Asserting what the mock saw
+ * ```ts
+ * import { createMockVonage, type MockVonage } from "./mock_vonage.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const mock: MockVonage = await createMockVonage({ publicKey, applicationId: "app" });
+ * const response = await mock.app.request("/v1/messages", { method: "POST" }); // no token
+ * await response.body?.cancel();
+ * console.log(mock.stats().byStatus, mock.messages().length); // { "401": 1 } 0
+ * ```
+ */
 export interface MockVonage {
   /** The Hono app: serve `app.fetch`, or call `app.request()` in-process. */
   readonly app: MockVonageApp;

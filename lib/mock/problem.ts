@@ -6,7 +6,18 @@
  * @module
  */
 
-/** One field the mock refused, as in Vonage's `invalid_parameters`. */
+/**
+ * One field the mock refused, as in Vonage's `invalid_parameters`.
+ *
+ * @example A 422 body naming the bad field
+ * ```ts
+ * import { type InvalidParameter, problem } from "./problem.ts";
+ *
+ * const invalid: InvalidParameter[] = [{ name: "to", reason: "must be a phone number" }];
+ * const body = problem("invalid-params", "Invalid params", "One parameter is invalid.", invalid);
+ * console.log(body.invalid_parameters?.[0]?.name); // to
+ * ```
+ */
 export interface InvalidParameter {
   /** The field's name in the request body, e.g. `to` or `sms.encoding_type`. */
   name: string;
@@ -14,7 +25,21 @@ export interface InvalidParameter {
   reason: string;
 }
 
-/** The body of every error answer from the mock. */
+/**
+ * The body of every error answer from the mock.
+ *
+ * @example Reading an error answer
+ * ```ts
+ * import type { Problem } from "./problem.ts";
+ * import { createMockVonage } from "./mock_vonage.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const mock = await createMockVonage({ publicKey, applicationId: "app" });
+ * const response = await mock.app.request("/v1/messages", { method: "POST" });
+ * const body = (await response.json()) as Problem;
+ * console.log(response.status, body.title); // 401 Unauthorized
+ * ```
+ */
 export interface Problem {
   /** A URI naming the kind of problem. */
   type: string;

@@ -14,7 +14,23 @@ import {
   type MockVonageOptions,
 } from "./mock_vonage.ts";
 
-/** Options for {@linkcode serveMockVonage}: the mock's, plus where to listen. */
+/**
+ * Options for {@linkcode serveMockVonage}: the mock's, plus where to listen.
+ *
+ * @example Listening on any free loopback port
+ * ```ts
+ * import { serveMockVonage, type ServeMockVonageOptions } from "./serve_mock_vonage.ts";
+ *
+ * const options: ServeMockVonageOptions = {
+ *   publicKey: await Deno.readTextFile("fixtures/test_public.pem"),
+ *   applicationId: "app",
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * };
+ * await using server = await serveMockVonage(options);
+ * console.log(server.url.startsWith("http://127.0.0.1:")); // true
+ * ```
+ */
 export interface ServeMockVonageOptions extends MockVonageOptions {
   /**
    * The TCP port; 0 picks a free one (read it back from `port` or `url`).
@@ -30,7 +46,24 @@ export interface ServeMockVonageOptions extends MockVonageOptions {
   hostname?: string;
 }
 
-/** A running mock server. `await using` shuts it down at the end of the scope. */
+/**
+ * A running mock server. `await using` shuts it down at the end of the scope.
+ *
+ * @example Shutting the server down explicitly
+ * ```ts
+ * import { type MockVonageServer, serveMockVonage } from "./serve_mock_vonage.ts";
+ *
+ * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
+ * const server: MockVonageServer = await serveMockVonage({ publicKey, applicationId: "app" });
+ * try {
+ *   const response = await fetch(`${server.url}/v1/messages`, { method: "POST" }); // no token
+ *   await response.body?.cancel();
+ *   console.log(server.stats().byStatus); // { "401": 1 }
+ * } finally {
+ *   await server.shutdown();
+ * }
+ * ```
+ */
 export interface MockVonageServer extends AsyncDisposable {
   /** Its base URL, e.g. `http://127.0.0.1:8787`; the API is at `${url}/v1/messages`. */
   readonly url: string;

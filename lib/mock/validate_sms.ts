@@ -8,7 +8,21 @@
 
 import type { InvalidParameter } from "./problem.ts";
 
-/** An SMS the mock accepted, as its fields arrived. */
+/**
+ * An SMS the mock accepted, as its fields arrived.
+ *
+ * @example Reading the fields of a valid SMS
+ * ```ts
+ * import { type SmsFields, validateSms } from "./validate_sms.ts";
+ *
+ * const sms = { to: "447700900000", from: "Acme", text: "Hi" };
+ * const result = validateSms({ message_type: "text", channel: "sms", ...sms });
+ * if (result.ok) {
+ *   const fields: SmsFields = result.sms;
+ *   console.log(fields.to, fields.client_ref); // 447700900000 undefined
+ * }
+ * ```
+ */
 export interface SmsFields {
   /** The recipient: 7–15 digits (E.164 without `+`). */
   to: string;
@@ -20,7 +34,19 @@ export interface SmsFields {
   client_ref?: string;
 }
 
-/** The outcome of {@linkcode validateSms}: the fields, or every reason to refuse them. */
+/**
+ * The outcome of {@linkcode validateSms}: the fields, or every reason to refuse them.
+ *
+ * @example Turning a validation into a status
+ * ```ts
+ * import { type SmsValidation, validateSms } from "./validate_sms.ts";
+ *
+ * const sms = { to: "447700900000", from: "Acme", text: "" };
+ * const result: SmsValidation = validateSms({ message_type: "text", channel: "sms", ...sms });
+ * if (result.ok) console.log(202, result.sms.to);
+ * else console.log(422, result.invalid.map((p) => p.name)); // 422 ["text"]
+ * ```
+ */
 export type SmsValidation =
   | { ok: true; sms: SmsFields }
   | { ok: false; invalid: InvalidParameter[] };

@@ -17,6 +17,8 @@ export {
 export { RedisLimiter, type RedisLimiterOptions, type RedisReservation } from "./gcra_limiter.ts";
 export {
   type ClaimOptions,
+  type CompleteOptions,
+  type IdleEntry,
   RedisWorkQueue,
   type RedisWorkQueueOptions,
   type WorkEntry,

@@ -17,6 +17,21 @@
  * work. The caller decides (politely records it as uncertain and resends only
  * when asked); the queue never silently processes it again.
  *
+ * Three small tools make that decision precise and keep live work safe:
+ *
+ * - {@linkcode RedisWorkQueue.markStarted}: a worker notes, before the work
+ *   can have an effect, that it has begun (`KEY:started`, field = entry id,
+ *   value = consumer). A reclaimed entry carries `startedBy`: when it is
+ *   absent, the dead worker never began, and the entry is fresh work after all.
+ * - {@linkcode RedisWorkQueue.touch}: a live worker resets the idle time of
+ *   what it holds, so that a slow entry (a long limiter wait, retries) is
+ *   never taken over while its worker lives.
+ * - {@linkcode RedisWorkQueue.release}: a worker that stops hands back entries
+ *   it never began; the next claim by any worker gets them as fresh work.
+ *
+ * A consumer that restarts under the same name first gets back the entries it
+ * held before (its history, `XREADGROUP … 0`), flagged `reclaimed: true`.
+ *
  * @module
  */
 
@@ -31,11 +46,80 @@ const BLOCK_SLICE_MS = 250;
 /** `XADD`s in flight at once while enqueuing (node-redis pipelines them). */
 const ENQUEUE_BATCH = 1000;
 
-/** KEYS = stream, outcomes. ARGV = group, id, outcome JSON. 1 if recorded, 0 if not pending. */
+/**
+ * The consumer that holds released entries until a worker claims them. Not a
+ * worker: claims under this name are refused.
+ */
+const RELEASED = "(released)";
+
+/**
+ * KEYS = stream, outcomes, started marks, tallies. ARGV = group, id, outcome
+ * JSON, tally label ("" for none). 1 if recorded, 0 if not pending.
+ */
 const COMPLETE = new LuaScript(`
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[4], 1) end
 return 1
+`);
+
+// Shared by the scripts below: whether `consumer` holds entry `id` right now.
+const LUA_HOLDS = `
+local function holds(id, consumer)
+  return #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, consumer) > 0
+end
+`;
+
+/** KEYS = stream, started marks. ARGV = group, consumer, id. 1 if marked, 0 if not held. */
+const MARK_STARTED = new LuaScript(`${LUA_HOLDS}
+if not holds(ARGV[3], ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+return 1
+`);
+
+/**
+ * KEYS = stream. ARGV = group, consumer, ids…. Claiming an entry for its own
+ * holder resets its idle time; entries held by others are left alone.
+ */
+const TOUCH = new LuaScript(`${LUA_HOLDS}
+local touched = 0
+for i = 3, #ARGV do
+  if holds(ARGV[i], ARGV[2]) then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    touched = touched + 1
+  end
+end
+return touched
+`);
+
+/**
+ * KEYS = stream, started marks. ARGV = group, consumer, released consumer,
+ * ids…. Moves the consumer's entries to the released consumer, unmarked.
+ */
+const RELEASE = new LuaScript(`${LUA_HOLDS}
+local released = 0
+for i = 4, #ARGV do
+  if holds(ARGV[i], ARGV[2]) then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[i], 'JUSTID')
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    released = released + 1
+  end
+end
+return released
+`);
+
+/**
+ * KEYS = stream. ARGV = group, released consumer, consumer, count. Moves up to
+ * count released entries to the consumer, atomically (two workers never get
+ * the same one); returns them as XCLAIM does.
+ */
+const TAKE_RELEASED = new LuaScript(`
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', tonumber(ARGV[4]), ARGV[2])
+if #held == 0 then return {} end
+local ids = {}
+for i, entry in ipairs(held) do ids[i] = entry[1] end
+return redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, unpack(ids))
 `);
 
 /** Options for {@linkcode RedisWorkQueue}. */
@@ -88,10 +172,38 @@ export interface WorkEntry<Item> {
   /** The item as enqueued (through JSON). */
   readonly item: Item;
   /**
-   * `true` when taken over from a worker that went quiet: it may already have
-   * been processed (sent). Treat it as uncertain, never as fresh work.
+   * `true` when taken over from a worker that went quiet, or held by this
+   * consumer before a restart: it may already have been processed (sent).
+   * See `startedBy` to tell.
    */
   readonly reclaimed: boolean;
+  /**
+   * For a reclaimed entry: the consumer that marked it started with
+   * {@linkcode RedisWorkQueue.markStarted}, if any. Absent: nobody began it,
+   * so it is fresh work after all; present: it may have had its effect.
+   */
+  readonly startedBy?: string;
+}
+
+/** Options for {@linkcode RedisWorkQueue.complete}. */
+export interface CompleteOptions {
+  /**
+   * A label counted once per completed entry (e.g. `"accepted"`), read back
+   * with {@linkcode RedisWorkQueue.tallies}.
+   *
+   * @default {undefined}
+   */
+  tally?: string;
+}
+
+/** An entry left unacknowledged, from {@linkcode RedisWorkQueue.findIdle}. */
+export interface IdleEntry {
+  /** The stream entry id. */
+  readonly id: string;
+  /** Who holds it. */
+  readonly consumer: string;
+  /** Milliseconds since it was last delivered or touched. */
+  readonly idleMs: number;
 }
 
 /** How far a queue has got, from {@linkcode RedisWorkQueue.counts}. */
@@ -137,11 +249,15 @@ export interface WorkQueueCounts {
 export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
   readonly #key: string;
   readonly #outcomesKey: string;
+  readonly #startedKey: string;
+  readonly #tallyKey: string;
   readonly #group: string;
   readonly #reclaimIdleMs: number;
   readonly #redis: LazyRedis;
   #ready: Promise<RedisCommander> | undefined;
   #closed = false;
+  /** Per consumer: how far its history (entries held before a restart) has been read. */
+  readonly #history = new Map<string, string | "done">();
 
   /**
    * Describe the queue; nothing is sent until the first call, which creates
@@ -168,6 +284,8 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
     }
     this.#key = key;
     this.#outcomesKey = `${key}:outcomes`;
+    this.#startedKey = `${key}:started`;
+    this.#tallyKey = `${key}:tally`;
     this.#group = group;
     this.#reclaimIdleMs = Math.ceil(reclaimIdleMs);
     this.#redis = new LazyRedis(redis, `RedisWorkQueue for key '${key}'`);
@@ -257,12 +375,22 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
 
   /**
    * Take up to `count` entries (default 1) for `consumer`, a name unique to
-   * this worker (e.g. host and pid). Entries a quiet worker left behind for
-   * `reclaimIdleMs` come first, flagged `reclaimed: true`; then new ones. When
-   * there are none, waits up to `blockMs` for some; resolves with `[]` if none
-   * came.
+   * this worker among the live ones (e.g. host and pid, or host and a file
+   * only this worker uses, to get its entries back after a restart), in this
+   * order:
    *
-   * @throws {TypeError} (as a rejection) if `consumer` is empty.
+   * 1. entries this consumer held before and never completed (after a
+   *    restart under the same name), flagged `reclaimed: true`, until none is
+   *    left;
+   * 2. entries another worker handed back with {@linkcode RedisWorkQueue.release};
+   * 3. entries a quiet worker left idle for `reclaimIdleMs`, flagged `reclaimed: true`;
+   * 4. new ones.
+   *
+   * Reclaimed entries carry `startedBy` when their holder had marked them
+   * started. When there are none of these, waits up to `blockMs` for new
+   * entries; resolves with `[]` if none came.
+   *
+   * @throws {TypeError} (as a rejection) if `consumer` is empty or `"(released)"`.
    * @throws {RangeError} (as a rejection) if `count` is not a positive integer or `blockMs` is negative.
    *
    * @example Claiming with a wait
@@ -276,13 +404,7 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
    */
   async claim(consumer: string, count = 1, options: ClaimOptions = {}): Promise<WorkEntry<Item>[]> {
     const { blockMs = 0, signal } = options;
-    if (typeof consumer !== "string" || consumer === "") {
-      throw new TypeError(
-        `Cannot claim from RedisWorkQueue: 'consumer' must be a non-empty string, current value is ${
-          JSON.stringify(consumer)
-        }`,
-      );
-    }
+    checkConsumer("claim from", consumer);
     if (!(Number.isInteger(count) && count > 0)) {
       throw new RangeError(
         `Cannot claim from RedisWorkQueue: 'count' must be a positive integer, current value is ${count}`,
@@ -295,13 +417,25 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
     }
     signal?.throwIfAborted();
     const redis = await this.#ensureGroup();
-    const entries = await this.#reclaim(redis, consumer, count);
+    const entries = await this.#readHistory(redis, consumer, count);
+    if (entries.length < count) {
+      const reply = await TAKE_RELEASED.run(redis, [this.#key], [
+        this.#group,
+        RELEASED,
+        consumer,
+        String(count - entries.length),
+      ]);
+      entries.push(...this.#parseEntries(reply, false));
+    }
+    if (entries.length < count) {
+      entries.push(...await this.#reclaim(redis, consumer, count - entries.length));
+    }
     if (entries.length > 0) {
-      // Reclaimed work needs an answer now: top up with new entries, without waiting.
+      // Taken-over work needs an answer now: top up with new entries, without waiting.
       if (entries.length < count) {
         entries.push(...await this.#read(redis, consumer, count - entries.length, 0));
       }
-      return entries;
+      return await this.#withStartedBy(redis, entries);
     }
     let remainingMs = Math.ceil(blockMs);
     for (;;) {
@@ -314,9 +448,132 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
   }
 
   /**
-   * Record `outcome` for entry `id` and acknowledge it, atomically. Resolves
-   * `true`, or `false` when the entry was not pending any more (another worker
-   * took it over and completed it first): then nothing was recorded.
+   * Note that `consumer` begins work on entry `id` that may have an effect
+   * (sends a message): if the worker dies, whoever reclaims the entry sees
+   * `startedBy` and treats it as possibly done. Call it before the effect and
+   * await it. Resolves `false`, marking nothing, when `consumer` does not hold
+   * the entry any more (another worker took it over): then do not begin.
+   *
+   * @example Marking before sending
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const [entry] = await queue.claim("worker-1");
+   * if (entry && await queue.markStarted("worker-1", entry.id)) {
+   *   // … send …
+   * }
+   * ```
+   */
+  async markStarted(consumer: string, id: string): Promise<boolean> {
+    checkConsumer("mark an entry of", consumer);
+    const redis = await this.#ensureGroup();
+    const marked = await MARK_STARTED.run(redis, [this.#key, this.#startedKey], [
+      this.#group,
+      consumer,
+      id,
+    ]);
+    return marked === 1;
+  }
+
+  /**
+   * Reset the idle time of the entries `consumer` still holds among `ids`, so
+   * that no other worker takes them over while this one lives. Call it
+   * regularly, well within `reclaimIdleMs`. Resolves with how many it held.
+   *
+   * @example A heartbeat for the entries in hand
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const held = new Set((await queue.claim("worker-1", 10)).map((entry) => entry.id));
+   * const touched = await queue.touch("worker-1", [...held]);
+   * console.log(touched === held.size); // true
+   * ```
+   */
+  async touch(consumer: string, ids: Iterable<string>): Promise<number> {
+    checkConsumer("touch entries of", consumer);
+    const list = [...ids];
+    if (list.length === 0) return 0;
+    const redis = await this.#ensureGroup();
+    return expectInteger(
+      await TOUCH.run(redis, [this.#key], [this.#group, consumer, ...list]),
+      "touch",
+    );
+  }
+
+  /**
+   * Hand back entries `consumer` holds but never began (it is stopping): their
+   * started marks are cleared and the next {@linkcode RedisWorkQueue.claim}
+   * by any worker gets them as fresh work. Entries it no longer holds are left
+   * alone. Resolves with how many went back.
+   *
+   * @example Giving back what a stopped worker did not send
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const entries = await queue.claim("worker-1", 10);
+   * console.log(await queue.release("worker-1", entries.map((entry) => entry.id))); // 10
+   * ```
+   */
+  async release(consumer: string, ids: Iterable<string>): Promise<number> {
+    checkConsumer("release entries of", consumer);
+    const list = [...ids];
+    if (list.length === 0) return 0;
+    const redis = await this.#ensureGroup();
+    const released = await RELEASE.run(redis, [this.#key, this.#startedKey], [
+      this.#group,
+      consumer,
+      RELEASED,
+      ...list,
+    ]);
+    return expectInteger(released, "release");
+  }
+
+  /**
+   * One entry (not necessarily the oldest) left unacknowledged for at least
+   * `minIdleMs`, or `undefined` if there is none: a worker with nothing left to
+   * claim asks this to tell work held by live workers (which touch it) from
+   * work a dead one left, worth waiting for.
+   *
+   * @example Is anything stuck?
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * const stuck = await queue.findIdle(30_000);
+   * if (stuck) console.log(`${stuck.consumer} has been quiet for ${stuck.idleMs} ms`);
+   * ```
+   */
+  async findIdle(minIdleMs: number): Promise<IdleEntry | undefined> {
+    const redis = await this.#ensureGroup();
+    const reply = await redis.sendCommand([
+      "XPENDING",
+      this.#key,
+      this.#group,
+      "IDLE",
+      String(Math.max(0, Math.floor(minIdleMs))),
+      "-",
+      "+",
+      "1",
+    ]);
+    if (!Array.isArray(reply)) throw unexpected("XPENDING", reply);
+    const first = reply[0];
+    if (first === undefined) return undefined;
+    if (!Array.isArray(first) || first.length < 3) throw unexpected("XPENDING", reply);
+    return {
+      id: expectString(first[0], "XPENDING"),
+      consumer: expectString(first[1], "XPENDING"),
+      idleMs: expectInteger(first[2], "XPENDING"),
+    };
+  }
+
+  /**
+   * Record `outcome` for entry `id` and acknowledge it, atomically (and count
+   * `options.tally`). Resolves `true`, or `false` when the entry was not
+   * pending any more (another worker took it over and completed it first):
+   * then nothing was recorded.
    *
    * @example Recording a result
    * ```ts ignore
@@ -324,17 +581,48 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
    *
    * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
    * const [entry] = await queue.claim("worker-1");
-   * if (entry) await queue.complete(entry.id, { state: "accepted", messageUuid: "…" });
+   * if (entry) {
+   *   await queue.complete(entry.id, { state: "accepted", messageUuid: "…" }, { tally: "accepted" });
+   * }
    * ```
    */
-  async complete(id: string, outcome: Outcome): Promise<boolean> {
+  async complete(id: string, outcome: Outcome, options: CompleteOptions = {}): Promise<boolean> {
     const redis = await this.#ensureGroup();
-    const recorded = await COMPLETE.run(redis, [this.#key, this.#outcomesKey], [
-      this.#group,
-      id,
-      toJson(outcome, "outcome"),
-    ]);
+    const recorded = await COMPLETE.run(
+      redis,
+      [this.#key, this.#outcomesKey, this.#startedKey, this.#tallyKey],
+      [this.#group, id, toJson(outcome, "outcome"), options.tally ?? ""],
+    );
     return recorded === 1;
+  }
+
+  /**
+   * How many completed entries had each `tally` label.
+   *
+   * @example Outcomes of a run
+   * ```ts ignore
+   * import { RedisWorkQueue } from "./work_queue.ts";
+   *
+   * await using queue = new RedisWorkQueue({ redis: "redis://127.0.0.1:6379", key: "run-42" });
+   * console.log(await queue.tallies()); // { accepted: 58, uncertain: 2 }
+   * ```
+   */
+  async tallies(): Promise<Record<string, number>> {
+    const redis = await this.#redis.get();
+    const reply = await redis.sendCommand(["HGETALL", this.#tallyKey]);
+    const tallies: Record<string, number> = {};
+    const pairs: Array<[unknown, unknown]> = Array.isArray(reply)
+      ? Array.from(
+        { length: Math.floor(reply.length / 2) },
+        (_, i) => [reply[2 * i], reply[2 * i + 1]],
+      )
+      : reply instanceof Map
+      ? [...reply.entries()]
+      : typeof reply === "object" && reply !== null
+      ? Object.entries(reply)
+      : [];
+    for (const [label, value] of pairs) tallies[String(label)] = Number(value);
+    return tallies;
   }
 
   /**
@@ -421,6 +709,59 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
     return this.#ready;
   }
 
+  /** This consumer's entries from before a restart, read once per queue object. */
+  async #readHistory(
+    redis: RedisCommander,
+    consumer: string,
+    count: number,
+  ): Promise<WorkEntry<Item>[]> {
+    const after = this.#history.get(consumer) ?? "0-0";
+    if (after === "done") return [];
+    const reply = await redis.sendCommand([
+      "XREADGROUP",
+      "GROUP",
+      this.#group,
+      consumer,
+      "COUNT",
+      String(count),
+      "STREAMS",
+      this.#key,
+      after,
+    ]);
+    const raw = this.#streamEntries(reply);
+    if (!Array.isArray(raw) || raw.length === 0) {
+      this.#history.set(consumer, "done");
+      return [];
+    }
+    const last = raw.at(-1);
+    this.#history.set(consumer, Array.isArray(last) ? String(last[0]) : "done");
+    return this.#parseEntries(raw, true);
+  }
+
+  /** Add `startedBy` to reclaimed entries from the started marks. */
+  async #withStartedBy(
+    redis: RedisCommander,
+    entries: WorkEntry<Item>[],
+  ): Promise<WorkEntry<Item>[]> {
+    const reclaimed = entries.filter((entry) => entry.reclaimed);
+    if (reclaimed.length === 0) return entries;
+    const reply = await redis.sendCommand([
+      "HMGET",
+      this.#startedKey,
+      ...reclaimed.map((entry) => entry.id),
+    ]);
+    if (!Array.isArray(reply)) throw unexpected("HMGET", reply);
+    const marks = new Map<string, string>();
+    reclaimed.forEach((entry, i) => {
+      const by = reply[i];
+      if (typeof by === "string") marks.set(entry.id, by);
+    });
+    return entries.map((entry) => {
+      const by = marks.get(entry.id);
+      return by === undefined ? entry : { ...entry, startedBy: by };
+    });
+  }
+
   /** Take over entries idle for reclaimIdleMs, scanning the whole pending list once. */
   async #reclaim(
     redis: RedisCommander,
@@ -467,13 +808,18 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
       this.#key,
       ">",
     ]);
+    return this.#parseEntries(this.#streamEntries(reply), false);
+  }
+
+  /** The entries of an XREADGROUP reply for our one stream (`[]` for none). */
+  #streamEntries(reply: unknown): unknown {
     if (reply === null) return [];
     // RESP2: [[key, entries]]; RESP3 (a client passed in may speak it): { key: entries }.
     let entries: unknown;
     if (Array.isArray(reply) && Array.isArray(reply[0])) entries = reply[0][1];
     else if (reply instanceof Map) entries = reply.get(this.#key);
     else if (typeof reply === "object") entries = (reply as Record<string, unknown>)[this.#key];
-    return this.#parseEntries(entries ?? reply, false);
+    return entries ?? reply;
   }
 
   /** `[[id, [field, value, …]], …]` → entries; deleted entries (null fields) are skipped. */
@@ -493,6 +839,16 @@ export class RedisWorkQueue<Item = unknown, Outcome = unknown> {
       });
     }
     return entries;
+  }
+}
+
+function checkConsumer(action: string, consumer: string): void {
+  if (typeof consumer !== "string" || consumer === "" || consumer === RELEASED) {
+    throw new TypeError(
+      `Cannot ${action} RedisWorkQueue: 'consumer' must be a non-empty string other than "${RELEASED}", current value is ${
+        JSON.stringify(consumer)
+      }`,
+    );
   }
 }
 

@@ -42,7 +42,22 @@ export class VonageCredentialsError extends Error {
   }
 }
 
-/** Options for {@linkcode mintVonageJwt}. */
+/**
+ * Options for {@linkcode mintVonageJwt}.
+ *
+ * @example A five-minute token
+ * ```ts
+ * import { mintVonageJwt, type MintVonageJwtOptions } from "./jwt.ts";
+ *
+ * const options: MintVonageJwtOptions = {
+ *   applicationId: "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   ttlSeconds: 300,
+ * };
+ * const jwt = await mintVonageJwt(options);
+ * console.log(jwt.split(".").length); // 3: header, payload, signature
+ * ```
+ */
 export interface MintVonageJwtOptions {
   /** The Vonage application id (the `application_id` claim). Required. */
   applicationId: string;

@@ -26,7 +26,21 @@ import { VonageTokenSource } from "./token_source.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Clock };
 
-/** One SMS to send. */
+/**
+ * One SMS to send.
+ *
+ * @example One message with a reference of your own
+ * ```ts
+ * import type { SmsMessage } from "./messages.ts";
+ *
+ * const message: SmsMessage = {
+ *   to: "447700900000",
+ *   from: "Acme",
+ *   text: "Your code is 1234",
+ *   clientRef: "order-1234", // comes back in delivery receipts
+ * };
+ * ```
+ */
 export interface SmsMessage {
   /** The recipient, E.164 digits without `+` (e.g. `"447700900000"`). */
   to: string;
@@ -38,7 +52,18 @@ export interface SmsMessage {
   clientRef?: string;
 }
 
-/** A parameter the server found invalid (from a 422's `invalid_parameters`). */
+/**
+ * A parameter the server found invalid (from a 422's `invalid_parameters`).
+ *
+ * @example Saying which fields were refused
+ * ```ts
+ * import type { InvalidParameter } from "./messages.ts";
+ *
+ * const describe = (parameters: InvalidParameter[]): string =>
+ *   parameters.map(({ name, reason }) => `'${name}' ${reason}`).join("; ");
+ * console.log(describe([{ name: "from", reason: "is too long" }])); // 'from' is too long
+ * ```
+ */
 export interface InvalidParameter {
   /** The parameter's name, e.g. `"to"`. */
   name: string;
@@ -46,7 +71,21 @@ export interface InvalidParameter {
   reason: string;
 }
 
-/** 202: the message was accepted. */
+/**
+ * 202: the message was accepted.
+ *
+ * @example Keeping the message ids
+ * ```ts
+ * import type { AcceptedOutcome, SendOutcome } from "./messages.ts";
+ *
+ * const sent: AcceptedOutcome[] = [];
+ * function record(outcome: SendOutcome): void {
+ *   if (outcome.kind === "accepted") sent.push(outcome); // narrowed to AcceptedOutcome
+ * }
+ * record({ kind: "accepted", status: 202, messageUuid: "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab" });
+ * console.log(sent.length); // 1
+ * ```
+ */
 export interface AcceptedOutcome {
   /** Discriminant. */
   kind: "accepted";
@@ -56,7 +95,24 @@ export interface AcceptedOutcome {
   messageUuid: string;
 }
 
-/** 429: throttled, not accepted; safe to retry after a wait. */
+/**
+ * 429: throttled, not accepted; safe to retry after a wait.
+ *
+ * @example Waiting as long as the server asks
+ * ```ts
+ * import { createVonageClient, type ThrottledOutcome } from "./messages.ts";
+ *
+ * const waitMs = (outcome: ThrottledOutcome): number => outcome.retryAfterMs ?? 1_000;
+ * const client = createVonageClient({
+ *   applicationId: "app",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   fetch: () =>
+ *     Promise.resolve(new Response(null, { status: 429, headers: { "retry-after": "2" } })),
+ * });
+ * const outcome = await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
+ * if (outcome.kind === "throttled") console.log(waitMs(outcome)); // 2000
+ * ```
+ */
 export interface ThrottledOutcome {
   /** Discriminant. */
   kind: "throttled";
@@ -70,7 +126,22 @@ export interface ThrottledOutcome {
   detail: string;
 }
 
-/** 503: unavailable, not accepted; safe to retry after a wait. */
+/**
+ * 503: unavailable, not accepted; safe to retry after a wait.
+ *
+ * @example Falling back to your own backoff
+ * ```ts
+ * import type { UnavailableOutcome } from "./messages.ts";
+ *
+ * const outcome: UnavailableOutcome = {
+ *   kind: "unavailable",
+ *   status: 503,
+ *   title: "Service Unavailable",
+ *   detail: "",
+ * };
+ * console.log(outcome.retryAfterMs ?? 5_000); // 5000: no hint, so our own delay
+ * ```
+ */
 export interface UnavailableOutcome {
   /** Discriminant. */
   kind: "unavailable";
@@ -84,7 +155,25 @@ export interface UnavailableOutcome {
   detail: string;
 }
 
-/** 400, 413, 422 and other 4xx (and unexpected 3xx): this message is invalid as sent. */
+/**
+ * 400, 413, 422 and other 4xx (and unexpected 3xx): this message is invalid as sent.
+ *
+ * @example Reporting why a message was refused
+ * ```ts
+ * import type { RejectedOutcome } from "./messages.ts";
+ *
+ * function explain({ status, title, detail, invalidParameters }: RejectedOutcome): string {
+ *   const fields = invalidParameters.map((p) => `${p.name} ${p.reason}`).join("; ");
+ *   return `${status} ${title}: ${fields || detail}`;
+ * }
+ * const invalidParameters = [{ name: "to", reason: "is not a phone number" }];
+ * const outcome: RejectedOutcome = {
+ *   kind: "rejected", status: 422, title: "Invalid params", detail: "", invalidParameters,
+ * };
+ * console.log(explain(outcome));
+ * // 422 Invalid params: to is not a phone number
+ * ```
+ */
 export interface RejectedOutcome {
   /** Discriminant. */
   kind: "rejected";
@@ -98,7 +187,20 @@ export interface RejectedOutcome {
   invalidParameters: InvalidParameter[];
 }
 
-/** 401 (after one fresh token) or 403: the credentials are not accepted. */
+/**
+ * 401 (after one fresh token) or 403: the credentials are not accepted.
+ *
+ * @example Stopping a run on bad credentials
+ * ```ts
+ * import type { AuthOutcome } from "./messages.ts";
+ *
+ * // The client already tried once more with a fresh token: every later send would fail too.
+ * const stopReason = (outcome: AuthOutcome): string =>
+ *   `${outcome.status} ${outcome.title}: check the application id and private key`;
+ * console.log(stopReason({ kind: "auth", status: 401, title: "Unauthorized", detail: "" }));
+ * // 401 Unauthorized: check the application id and private key
+ * ```
+ */
 export interface AuthOutcome {
   /** Discriminant. */
   kind: "auth";
@@ -110,7 +212,21 @@ export interface AuthOutcome {
   detail: string;
 }
 
-/** 402: the account is out of credit. */
+/**
+ * 402: the account is out of credit.
+ *
+ * @example Stopping when the account runs dry
+ * ```ts
+ * import type { PaymentOutcome } from "./messages.ts";
+ *
+ * // Nothing more can go out until someone tops up: stop, and leave the rest pending.
+ * const stopReason = ({ title, detail }: PaymentOutcome): string => `${title}. ${detail}`;
+ * const outcome: PaymentOutcome = {
+ *   kind: "payment", status: 402, title: "Low balance", detail: "Top up",
+ * };
+ * console.log(stopReason(outcome)); // Low balance. Top up
+ * ```
+ */
 export interface PaymentOutcome {
   /** Discriminant. */
   kind: "payment";
@@ -126,6 +242,15 @@ export interface PaymentOutcome {
  * The request went out and we cannot tell whether it was accepted: 500, 502,
  * 504 or another 5xx, a 2xx without a `message_uuid`, a timeout, a connection
  * reset after sending, or an abort while in flight. Never resend blindly.
+ *
+ * @example Never resending blindly
+ * ```ts
+ * import type { UncertainOutcome } from "./messages.ts";
+ *
+ * const outcome: UncertainOutcome = { kind: "uncertain", status: 500, reason: "server error 500" };
+ * // The message may have gone out: record it for a person to decide, and do not retry it.
+ * console.log(`maybe sent (${outcome.reason})`); // maybe sent (server error 500)
+ * ```
  */
 export interface UncertainOutcome {
   /** Discriminant. */
@@ -136,7 +261,24 @@ export interface UncertainOutcome {
   status?: number;
 }
 
-/** The request never left: connection refused, DNS failure. Safe to retry. */
+/**
+ * The request never left: connection refused, DNS failure. Safe to retry.
+ *
+ * @example Retrying what never left
+ * ```ts
+ * import { createVonageClient, type NotSentOutcome } from "./messages.ts";
+ *
+ * const client = createVonageClient({
+ *   applicationId: "app",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   fetch: () => Promise.reject(new Deno.errors.ConnectionRefused("connection refused")),
+ * });
+ * const outcome = await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
+ * // Never left this machine, so sending it again cannot send it twice.
+ * const retryable: NotSentOutcome | undefined = outcome.kind === "not-sent" ? outcome : undefined;
+ * console.log(retryable?.reason); // connection refused
+ * ```
+ */
 export interface NotSentOutcome {
   /** Discriminant. */
   kind: "not-sent";
@@ -144,7 +286,32 @@ export interface NotSentOutcome {
   reason: string;
 }
 
-/** What became of one {@linkcode VonageClient.sendSms}: one kind per server answer. */
+/**
+ * What became of one {@linkcode VonageClient.sendSms}: one kind per server answer.
+ *
+ * @example Handling every kind of answer
+ * ```ts
+ * import type { SendOutcome } from "./messages.ts";
+ *
+ * function describe(outcome: SendOutcome): string {
+ *   switch (outcome.kind) {
+ *     case "accepted":
+ *       return `sent as ${outcome.messageUuid}`;
+ *     case "throttled":
+ *     case "unavailable":
+ *       return `not taken; retry in ${outcome.retryAfterMs ?? 1_000} ms`;
+ *     case "not-sent":
+ *       return `never left (${outcome.reason}); safe to retry`;
+ *     case "uncertain":
+ *       return `maybe sent (${outcome.reason}); never resend blindly`;
+ *     default: // rejected, auth, payment
+ *       return `refused: ${outcome.status} ${outcome.title}`;
+ *   }
+ * }
+ * console.log(describe({ kind: "not-sent", reason: "connection refused" }));
+ * // never left (connection refused); safe to retry
+ * ```
+ */
 export type SendOutcome =
   | AcceptedOutcome
   | ThrottledOutcome
@@ -155,7 +322,23 @@ export type SendOutcome =
   | UncertainOutcome
   | NotSentOutcome;
 
-/** Options for {@linkcode createVonageClient}. */
+/**
+ * Options for {@linkcode createVonageClient}.
+ *
+ * @example Pointing the client at the mock
+ * ```ts
+ * import { createVonageClient, type VonageClientOptions } from "./messages.ts";
+ *
+ * const options: VonageClientOptions = {
+ *   applicationId: "app",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   baseUrl: "http://127.0.0.1:8787", // `main.ts mock`; the default is Vonage's own
+ *   timeoutMs: 10_000,
+ * };
+ * const client = createVonageClient(options);
+ * console.log(client.tokensMinted); // 0: nothing is signed before the first send
+ * ```
+ */
 export interface VonageClientOptions {
   /** The Vonage application id. Required. */
   applicationId: string;
@@ -197,7 +380,24 @@ export interface VonageClientOptions {
   tokenTtlSeconds?: number;
 }
 
-/** Options for {@linkcode VonageClient.sendSms}. */
+/**
+ * Options for {@linkcode VonageClient.sendSms}.
+ *
+ * @example Giving one send its own deadline
+ * ```ts
+ * import { createVonageClient, type SendSmsOptions } from "./messages.ts";
+ *
+ * const client = createVonageClient({
+ *   applicationId: "app",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   fetch: () =>
+ *     Promise.resolve(Response.json({ message_uuid: crypto.randomUUID() }, { status: 202 })),
+ * });
+ * const options: SendSmsOptions = { timeoutMs: 5_000, signal: new AbortController().signal };
+ * const outcome = await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" }, options);
+ * console.log(outcome.kind); // accepted
+ * ```
+ */
 export interface SendSmsOptions {
   /**
    * Abort the send. Aborted before the request leaves: `sendSms` rejects with
@@ -214,7 +414,23 @@ export interface SendSmsOptions {
   timeoutMs?: number;
 }
 
-/** A Vonage Messages API client; see {@linkcode createVonageClient}. */
+/**
+ * A Vonage Messages API client; see {@linkcode createVonageClient}.
+ *
+ * @example A stand-in client for tests
+ * ```ts
+ * import type { SendOutcome, SmsMessage, VonageClient } from "./messages.ts";
+ *
+ * // Accepts everything: no network, no key.
+ * const fake: VonageClient = {
+ *   tokensMinted: 0,
+ *   sendSms: (_message: SmsMessage): Promise<SendOutcome> =>
+ *     Promise.resolve({ kind: "accepted", status: 202, messageUuid: crypto.randomUUID() }),
+ * };
+ * const outcome = await fake.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
+ * console.log(outcome.kind); // accepted
+ * ```
+ */
 export interface VonageClient {
   /**
    * Send one SMS: one attempt, plus one retry with a fresh token after a 401.

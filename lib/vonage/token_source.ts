@@ -22,7 +22,23 @@ import { importVonagePrivateKey, mintVonageJwt } from "./jwt.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Clock };
 
-/** Options for {@linkcode VonageTokenSource}. */
+/**
+ * Options for {@linkcode VonageTokenSource}.
+ *
+ * @example Ten-minute tokens, replaced 30 s before they expire
+ * ```ts
+ * import { VonageTokenSource, type VonageTokenSourceOptions } from "./token_source.ts";
+ *
+ * const options: VonageTokenSourceOptions = {
+ *   applicationId: "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab",
+ *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
+ *   ttlSeconds: 600,
+ *   refreshBeforeMs: 30_000,
+ * };
+ * const tokens = new VonageTokenSource(options);
+ * console.log((await tokens.get()) === (await tokens.get()), tokens.mintCount); // true 1
+ * ```
+ */
 export interface VonageTokenSourceOptions {
   /** The Vonage application id (the `application_id` claim). Required. */
   applicationId: string;

@@ -1,0 +1,668 @@
+/**
+ * `main.ts send --redis URL`: one worker among several (on several machines) that share
+ * one rate budget and one work queue through Redis.
+ *
+ * **The budget** is a {@linkcode RedisLimiter} keyed by the Vonage application
+ * (`politely:{APP}:budget`): every worker of every campaign sending through that
+ * application draws from it, so together they never exceed `--rate`. Every worker must
+ * be given the same `--rate` and `--burst`.
+ *
+ * **The queue** is a {@linkcode RedisWorkQueue} keyed by the campaign
+ * (`politely:{ID}:queue`), where ID hashes the application, the sender, the text and the
+ * valid recipients in order. Workers started with the same command on the same file
+ * therefore meet in one queue, and a different campaign never mixes in. Every worker
+ * validates the file, loads it (idempotent: item n is entry `n-0`), then claims entries
+ * in small batches and sends them as its recipient stream, each with its own local
+ * journal as without Redis.
+ *
+ * The rules that keep "never send twice unless asked" across workers:
+ *
+ * 1. **Before a request leaves**, after the journal's durable `sending` record, the
+ *    worker marks the entry started in Redis (only while it still holds it). A request
+ *    never leaves unmarked.
+ * 2. **When an entry is decided** (accepted, failed, uncertain, or skipped because this
+ *    worker's journal had decided it), it is completed with that outcome.
+ * 3. **A worker that stops** (Ctrl-C, 401, 402) hands back the entries it never began,
+ *    or whose every attempt was refused: they are unmarked and the next claim by any
+ *    worker gets them as fresh work. Entries in doubt (begun by a worker that died, or
+ *    left uncertain by an earlier run) keep their mark and stay where they are.
+ * 4. **A worker that dies** leaves its entries pending. Live workers touch what they
+ *    hold every few seconds, so only a dead worker's entries go idle; after
+ *    `--redis-reclaim-after` another worker takes them over. One that was never marked
+ *    started is sent as fresh work; one marked started by another worker is recorded
+ *    **uncertain** (it may have been accepted) and not sent unless `--resend-uncertain`.
+ * 5. **A worker restarted under the same name** (host and journal path: stable, never
+ *    the pid) first gets back its own pending entries. For those it marked started, its
+ *    journal knows best: decided ones are completed as recorded, a `sending` without an
+ *    outcome is uncertain, a refused one is sent again.
+ *
+ * A worker's run ends when the queue has nothing left for it: everything is completed or
+ * held by workers that are alive (still touching their entries). It waits for entries a
+ * quiet worker left, and takes them over once they are idle long enough.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { type Clock, realClock } from "../clock.ts";
+import type { JournalState } from "../journal.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
+import type { Recipient } from "../recipients.ts";
+import { connectRedis, type RedisConnection } from "../redis/connect.ts";
+import { RedisLimiter } from "../redis/gcra_limiter.ts";
+import { RedisWorkQueue, type WorkEntry, type WorkQueueCounts } from "../redis/work_queue.ts";
+import type { SendRecipient, SendSettlement } from "../send_job.ts";
+
+// Re-exported so that this module's documentation is complete on its own.
+export type { Clock, JournalState, Limiter, Recipient, SendRecipient, SendSettlement };
+export type { LimiterOutcome, TakeOptions, WorkQueueCounts };
+
+/**
+ * A digest of the recipients a campaign sends to, in order, computed while they stream
+ * past (nothing is held): SHA-256 over one JSON line per recipient (number and own text).
+ *
+ * @example Fingerprinting a list
+ * ```ts
+ * import { RecipientDigest } from "./send_shared.ts";
+ *
+ * const digest = new RecipientDigest();
+ * digest.add({ line: 1, to: "14155550100" });
+ * console.log(digest.count, digest.hex().length); // 1 64
+ * ```
+ */
+export class RecipientDigest {
+  #hash = createHash("sha256");
+  #hex: string | undefined;
+  #count = 0;
+
+  /** Recipients added so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Add the next recipient (its line number does not count: only what is sent does). */
+  add(recipient: Recipient): void {
+    if (this.#hex !== undefined) throw new Error("RecipientDigest: add() after hex()");
+    this.#count++;
+    this.#hash.update(JSON.stringify([recipient.to, recipient.text ?? null]) + "\n");
+  }
+
+  /** The digest in hex; no recipient may be added after. */
+  hex(): string {
+    this.#hex ??= this.#hash.digest("hex");
+    return this.#hex;
+  }
+}
+
+/** What identifies a campaign, from {@linkcode campaignId}. */
+export interface CampaignParts {
+  /** The Vonage application id. */
+  applicationId: string;
+  /** The sender (`--from`). */
+  from: string;
+  /** The hash of `--text` (`hashMessageText`). */
+  textHash: string;
+  /** The valid recipients, in order. */
+  recipients: RecipientDigest;
+}
+
+/**
+ * A short id (24 hex digits) for a campaign: the same for every worker started with the
+ * same command on the same file, different as soon as any part differs.
+ *
+ * @example The queue key of a campaign
+ * ```ts
+ * import { campaignId, RecipientDigest } from "./send_shared.ts";
+ *
+ * const recipients = new RecipientDigest();
+ * recipients.add({ line: 1, to: "14155550100" });
+ * const id = campaignId({ applicationId: "app", from: "Acme", textHash: "sha256:…", recipients });
+ * console.log(`politely:{${id}}:queue`);
+ * ```
+ */
+export function campaignId(parts: CampaignParts): string {
+  const { applicationId, from, textHash, recipients } = parts;
+  const line = JSON.stringify([
+    applicationId,
+    from,
+    textHash,
+    recipients.count,
+    recipients.hex(),
+  ]);
+  return createHash("sha256").update(line).digest("hex").slice(0, 24);
+}
+
+/**
+ * The key of the rate budget every worker sending through one Vonage application shares.
+ * The braces are a Redis Cluster hash tag: the budget's keys share one slot.
+ *
+ * @example The budget of an application
+ * ```ts
+ * import { budgetKey } from "./send_shared.ts";
+ *
+ * console.log(budgetKey("app")); // "politely:{app}:budget"
+ * ```
+ */
+export function budgetKey(applicationId: string): string {
+  return `politely:{${applicationId}}:budget`;
+}
+
+/**
+ * The key of a campaign's work queue (its companions add `:outcomes`, `:started`, …,
+ * all in the same hash tag).
+ *
+ * @example The queue of a campaign
+ * ```ts
+ * import { queueKey } from "./send_shared.ts";
+ *
+ * console.log(queueKey("0123456789abcdef01234567")); // "politely:{0123456789abcdef01234567}:queue"
+ * ```
+ */
+export function queueKey(campaignId: string): string {
+  return `politely:{${campaignId}}:queue`;
+}
+
+/**
+ * This worker's name in the queue: `HOST:JOURNAL` (absolute path), stable across
+ * restarts so that a restarted worker gets its own pending entries back, and unique
+ * among live workers because the journal is locked while in use. Without a journal,
+ * `HOST:pid-PID` (a restart cannot vouch for what it sent, so it starts afresh).
+ *
+ * The host comes from `Deno.hostname()` (needs `--allow-sys=hostname`), else
+ * `/etc/hostname`, else `$HOSTNAME`; `undefined` if none is available.
+ *
+ * @example Naming a worker
+ * ```ts ignore
+ * import { defaultWorkerName } from "./send_shared.ts";
+ *
+ * console.log(await defaultWorkerName("/data/people.csv.journal.jsonl"));
+ * // "mailer-3:/data/people.csv.journal.jsonl"
+ * ```
+ */
+export async function defaultWorkerName(
+  journalPath: string | undefined,
+): Promise<string | undefined> {
+  const host = await hostName();
+  if (host === undefined) return undefined;
+  if (journalPath === undefined) return `${host}:pid-${Deno.pid}`;
+  let absolute = journalPath;
+  try {
+    absolute = await Deno.realPath(journalPath);
+  } catch {
+    // Not resolvable (no read permission on a parent): the path as given is still stable.
+  }
+  return `${host}:${absolute}`;
+}
+
+async function hostName(): Promise<string | undefined> {
+  try {
+    const name = Deno.hostname();
+    if (name !== "") return name;
+  } catch {
+    // Not permitted (--allow-sys) or not supported: try the other sources.
+  }
+  try {
+    const name = (await Deno.readTextFile("/etc/hostname")).trim();
+    if (name !== "") return name;
+  } catch {
+    // Not Linux, or not readable.
+  }
+  try {
+    const name = Deno.env.get("HOSTNAME")?.trim();
+    if (name) return name;
+  } catch {
+    // No --allow-env.
+  }
+  return undefined;
+}
+
+/** A recipient taken from the queue: it remembers its entry. */
+export interface QueuedRecipient extends SendRecipient {
+  /** The stream entry it came from. */
+  readonly entryId: string;
+}
+
+/** What the queue holds per recipient. */
+interface QueueItem {
+  to: string;
+  line: number;
+  text?: string;
+}
+
+/** What a worker records in the queue when it completes an entry. */
+interface QueueOutcome {
+  state: "accepted" | "failed" | "uncertain";
+  messageUuid?: string;
+  reason?: string;
+  /** The worker that decided it. */
+  worker: string;
+  /** `true` when decided by an earlier run (its journal), not this one. */
+  earlier?: boolean;
+}
+
+/** The queue as a whole, from {@linkcode SharedSend.totals}. */
+export interface QueueTotals extends WorkQueueCounts {
+  /** The queue's key. */
+  key: string;
+  /** Completed entries by outcome (`accepted`, `failed`, `uncertain`). */
+  outcomes: Record<string, number>;
+}
+
+/** Options for {@linkcode SharedSend.open}. */
+export interface SharedSendOptions {
+  /** The Redis server, `redis://…` or `rediss://…`. */
+  redisUrl: string;
+  /** The Vonage application id: the budget is per application. */
+  applicationId: string;
+  /** The campaign, from {@linkcode campaignId}: the queue is per campaign. */
+  campaignId: string;
+  /** The shared rate; every worker must use the same. */
+  ratePerSecond: number;
+  /** The shared burst; every worker must use the same. */
+  burst: number;
+  /** This worker's name, from {@linkcode defaultWorkerName} or `--redis-worker`. */
+  worker: string;
+  /** What this worker's journal knew when opened. */
+  previous: ReadonlyMap<string, JournalState>;
+  /**
+   * How long an entry must be idle before another worker takes it over.
+   *
+   * @default {60_000}
+   */
+  reclaimIdleMs?: number;
+  /**
+   * Entries claimed at a time.
+   *
+   * @default {16}
+   */
+  batchSize?: number;
+  /**
+   * Where waits are measured.
+   *
+   * @default {realClock}
+   */
+  clock?: Clock;
+}
+
+/**
+ * Thrown by {@linkcode SharedSend.open} when the server cannot be reached.
+ *
+ * @example Telling a wrong URL from other failures
+ * ```ts ignore
+ * import { RedisUnreachableError, SharedSend } from "./send_shared.ts";
+ *
+ * try {
+ *   await SharedSend.open(options);
+ * } catch (error) {
+ *   if (error instanceof RedisUnreachableError) console.error(error.message); // names the URL
+ *   else throw error;
+ * }
+ * ```
+ */
+export class RedisUnreachableError extends Error {
+  /** Wrap the connection error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RedisUnreachableError";
+  }
+}
+
+/**
+ * One worker's share of a campaign run through Redis: the shared limiter, the queue as
+ * a recipient source, and the hooks that report back to it. Open, `load`, pass
+ * `limiter`, `recipients`, `beforeSend` and `onSettled` to `runSendJob`, then `close`.
+ *
+ * @example One worker
+ * ```ts ignore
+ * import { SharedSend } from "./send_shared.ts";
+ * import { runSendJob } from "../send_job.ts";
+ *
+ * const shared = await SharedSend.open({ redisUrl, applicationId, campaignId: id,
+ *   ratePerSecond: 20, burst: 1, worker, previous: journal.previous });
+ * try {
+ *   await shared.load(recipients);
+ *   const result = await runSendJob(shared.recipients, { ...options, limiter: shared.limiter,
+ *     beforeSend: shared.beforeSend, onSettled: shared.onSettled });
+ *   console.log(await shared.totals());
+ * } finally {
+ *   await shared.close();
+ * }
+ * ```
+ */
+export class SharedSend {
+  /** The budget shared by every worker of the application. */
+  readonly limiter: Limiter;
+  /** This worker's name in the queue. */
+  readonly worker: string;
+  /** The budget's key. */
+  readonly budgetKey: string;
+  /** The queue's key. */
+  readonly queueKey: string;
+  /** The server, as given. */
+  readonly redisUrl: string;
+  /** The server's URL without its password, for messages. */
+  readonly redisDisplayUrl: string;
+
+  readonly #queue: RedisWorkQueue<QueueItem, QueueOutcome>;
+  readonly #redisLimiter: RedisLimiter;
+  readonly #connections: RedisConnection[];
+  readonly #previous: ReadonlyMap<string, JournalState>;
+  readonly #reclaimIdleMs: number;
+  readonly #touchEveryMs: number;
+  readonly #quietAfterMs: number;
+  readonly #batchSize: number;
+  readonly #clock: Clock;
+  /**
+   * Entries this worker holds: claimed and not yet handed to the job (`buffered`: the
+   * value says whether it may be handed back as fresh work), or handed and not settled.
+   */
+  readonly #held = new Map<string, { buffered: boolean; releasable: boolean }>();
+  readonly #heartbeat = new AbortController();
+  #heartbeatDone: Promise<void> = Promise.resolve();
+  #leftByEarlierRuns = 0;
+  #lost = 0;
+  #closed = false;
+
+  private constructor(
+    options: SharedSendOptions,
+    limiterConnection: RedisConnection,
+    queueConnection: RedisConnection,
+  ) {
+    const {
+      applicationId,
+      campaignId,
+      ratePerSecond,
+      burst,
+      worker,
+      previous,
+      reclaimIdleMs = 60_000,
+      batchSize = 16,
+      clock = realClock,
+    } = options;
+    this.worker = worker;
+    this.redisUrl = options.redisUrl;
+    this.redisDisplayUrl = withoutPassword(options.redisUrl);
+    this.budgetKey = budgetKey(applicationId);
+    this.queueKey = queueKey(campaignId);
+    this.#connections = [limiterConnection, queueConnection];
+    this.#redisLimiter = new RedisLimiter({
+      redis: limiterConnection,
+      key: this.budgetKey,
+      ratePerSecond,
+      burst,
+      clock,
+    });
+    this.limiter = this.#redisLimiter;
+    this.#queue = new RedisWorkQueue({ redis: queueConnection, key: this.queueKey, reclaimIdleMs });
+    this.#previous = previous;
+    this.#reclaimIdleMs = reclaimIdleMs;
+    // A live worker touches its entries well within the idle time (and at least every
+    // 5 s, so that a worker configured with a shorter idle time does not take them).
+    this.#touchEveryMs = Math.max(10, Math.min(reclaimIdleMs / 3, 5_000));
+    // Idle longer than two missed touches: the holder looks gone, worth waiting for.
+    this.#quietAfterMs = Math.min(reclaimIdleMs, 2 * this.#touchEveryMs + 1_000);
+    this.#batchSize = batchSize;
+    this.#clock = clock;
+  }
+
+  /**
+   * Connect (two connections: the limiter's and the queue's) and describe the worker.
+   *
+   * @throws {RedisUnreachableError} when the server cannot be reached.
+   */
+  static async open(options: SharedSendOptions): Promise<SharedSend> {
+    const connect = async (): Promise<RedisConnection> => {
+      try {
+        return await connectRedis(options.redisUrl);
+      } catch (error) {
+        throw new RedisUnreachableError(error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
+      }
+    };
+    const limiterConnection = await connect();
+    let queueConnection: RedisConnection;
+    try {
+      queueConnection = await connect();
+    } catch (error) {
+      await limiterConnection.close();
+      throw error;
+    }
+    return new SharedSend(options, limiterConnection, queueConnection);
+  }
+
+  /** Failed or uncertain numbers this worker completed from what its journal had decided. */
+  get leftByEarlierRuns(): number {
+    return this.#leftByEarlierRuns;
+  }
+
+  /** Entries another worker completed first (it took them over from this one). */
+  get lost(): number {
+    return this.#lost;
+  }
+
+  /**
+   * Put the campaign's recipients in the queue; every worker does, each item goes in
+   * once. Resolves with how many this call added.
+   */
+  load(recipients: AsyncIterable<Recipient>): Promise<number> {
+    return this.#queue.load(toItems(recipients));
+  }
+
+  /**
+   * The recipient source for `runSendJob`: claims entries in small batches until the
+   * queue has nothing left for this worker, or the job stops admitting.
+   */
+  readonly recipients = (admission: AbortSignal): AsyncIterable<QueuedRecipient> => {
+    this.#startHeartbeat();
+    return this.#claimAll(admission);
+  };
+
+  /** Mark the entry started before its request leaves; refuse if it was taken over. */
+  readonly beforeSend = async (recipient: QueuedRecipient): Promise<void> => {
+    if (!(await this.#queue.markStarted(this.worker, recipient.entryId))) {
+      throw new Error(
+        `queue entry ${recipient.entryId} (${recipient.to}) was taken over by another worker ` +
+          "while this one held it: every worker must use the same --redis-reclaim-after, " +
+          "long enough for a worker to keep in touch with Redis",
+      );
+    }
+  };
+
+  /** Complete the entry with its outcome, or hand it back if it was never begun. */
+  readonly onSettled = async (
+    recipient: QueuedRecipient,
+    settlement: SendSettlement,
+  ): Promise<void> => {
+    const id = recipient.entryId;
+    let outcome: QueueOutcome | undefined;
+    switch (settlement.state) {
+      case "accepted":
+        outcome = { state: "accepted", messageUuid: settlement.messageUuid, worker: this.worker };
+        break;
+      case "failed":
+      case "uncertain":
+        outcome = { state: settlement.state, reason: settlement.reason, worker: this.worker };
+        break;
+      case "skipped": {
+        const earlier = settlement.previous;
+        if (earlier.state === "accepted") {
+          outcome = { state: "accepted", messageUuid: earlier.messageUuid, worker: this.worker };
+        } else if (earlier.state !== "pending") {
+          this.#leftByEarlierRuns++;
+          outcome = { state: earlier.state, reason: earlier.reason, worker: this.worker };
+        }
+        if (outcome !== undefined) outcome.earlier = true;
+        break;
+      }
+      case "pending": {
+        // Hand back only what nobody may have sent; the rest is reclaimed, in doubt, later.
+        const wasInDoubt = recipient.doubt !== undefined ||
+          this.#previous.get(recipient.to)?.state === "uncertain";
+        if (!wasInDoubt) await this.#queue.release(this.worker, [id]);
+        break;
+      }
+    }
+    if (outcome !== undefined) {
+      const recorded = await this.#queue.complete(id, outcome, { tally: outcome.state });
+      if (!recorded) this.#lost++;
+    }
+    this.#held.delete(id);
+  };
+
+  /** Whether the server answers a new connection now (after an error, to name its cause). */
+  async reachable(): Promise<boolean> {
+    try {
+      const connection = await connectRedis(this.redisUrl, {
+        connectTimeoutMs: 2_000,
+        maxReconnects: 0,
+      });
+      await connection.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The queue as a whole: entries, pending, completed, and outcomes. */
+  async totals(): Promise<QueueTotals> {
+    const [counts, outcomes] = await Promise.all([this.#queue.counts(), this.#queue.tallies()]);
+    return { key: this.queueKey, ...counts, outcomes };
+  }
+
+  /**
+   * Stop touching, hand back entries claimed but never given to the job, and close the
+   * connections. Entries given to the job and never settled (the job failed) stay pending:
+   * whoever takes them over applies the rules above.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#heartbeat.abort();
+    await this.#heartbeatDone;
+    // Never begun by this worker; but one another worker had begun keeps its mark.
+    const buffered = [...this.#held]
+      .filter(([, held]) => held.buffered && held.releasable)
+      .map(([id]) => id);
+    try {
+      await this.#queue.release(this.worker, buffered);
+    } catch {
+      // Unreachable now: unmarked entries are taken over as fresh work later anyway.
+    }
+    await this.#redisLimiter.close();
+    await this.#queue.close();
+    await Promise.all(this.#connections.map((connection) => connection.close()));
+  }
+
+  async *#claimAll(admission: AbortSignal): AsyncGenerator<QueuedRecipient> {
+    while (!admission.aborted) {
+      const entries = await this.#queue.claim(this.worker, this.#batchSize);
+      // An entry already in hand may come back (taken over from ourselves after a
+      // missed touch): it is being worked on; never hand it out twice.
+      const fresh = entries.filter((entry) => !this.#held.has(entry.id));
+      if (fresh.length === 0) {
+        const quiet = await this.#queue.findIdle(this.#quietAfterMs);
+        if (quiet === undefined) return; // the rest is done, or in live workers' hands
+        const waitMs = Math.min(
+          Math.max(this.#reclaimIdleMs - quiet.idleMs, 20),
+          this.#touchEveryMs,
+        );
+        try {
+          await this.#clock.sleep(waitMs, admission);
+        } catch {
+          return; // stopped while waiting
+        }
+        continue;
+      }
+      for (const entry of fresh) {
+        this.#held.set(entry.id, { buffered: true, releasable: entry.startedBy === undefined });
+      }
+      for (const entry of fresh) {
+        // Stopped: what is still buffered goes back to the queue in close().
+        if (admission.aborted) return;
+        this.#held.set(entry.id, { buffered: false, releasable: false });
+        yield this.#toRecipient(entry);
+      }
+    }
+  }
+
+  #toRecipient(entry: WorkEntry<QueueItem>): QueuedRecipient {
+    const { to, line, text } = entry.item;
+    const recipient: QueuedRecipient = {
+      entryId: entry.id,
+      to,
+      line,
+      ...(text === undefined ? {} : { text }),
+    };
+    const by = entry.startedBy;
+    if (entry.reclaimed && by !== undefined) {
+      if (by !== this.worker) {
+        recipient.doubt = `worker ${by} stopped while sending it: it may have been accepted`;
+      } else if (!this.#previous.has(to)) {
+        recipient.doubt = "this worker began sending it, but its journal has no record of it";
+      }
+      // Else this worker's own journal knows what happened, and the job follows it.
+    }
+    return recipient;
+  }
+
+  #startHeartbeat(): void {
+    if (this.#closed || this.#heartbeat.signal.aborted) return;
+    const signal = this.#heartbeat.signal;
+    this.#heartbeatDone = (async () => {
+      for (;;) {
+        try {
+          await this.#clock.sleep(this.#touchEveryMs, signal);
+        } catch {
+          return;
+        }
+        try {
+          await this.#queue.touch(this.worker, this.#held.keys());
+        } catch {
+          // Redis is away: the job's next call to it fails and says so.
+        }
+      }
+    })();
+  }
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
+async function* toItems(recipients: AsyncIterable<Recipient>): AsyncGenerator<QueueItem> {
+  for await (const { to, line, text } of recipients) {
+    yield text === undefined ? { to, line } : { to, line, text };
+  }
+}
+
+/**
+ * One line about the queue, for the summary: `queue KEY: 60 entries, 58 accepted, …`.
+ *
+ * @example Describing a finished queue
+ * ```ts
+ * import { describeQueueTotals } from "./send_shared.ts";
+ *
+ * console.log(describeQueueTotals({
+ *   key: "politely:{abc}:queue", enqueued: 60, pending: 0, completed: 60,
+ *   outcomes: { accepted: 58, uncertain: 2 },
+ * }));
+ * ```
+ */
+export function describeQueueTotals(totals: QueueTotals): string {
+  const { key, enqueued, pending, completed, outcomes } = totals;
+  const states = ["accepted", "failed", "uncertain"]
+    .filter((state) => (outcomes[state] ?? 0) > 0)
+    .map((state) => `${outcomes[state]} ${state}`);
+  const unclaimed = enqueued - completed - pending;
+  return `queue ${key}: ${enqueued} entries, ${completed} completed` +
+    (states.length > 0 ? ` (${states.join(", ")})` : "") +
+    (pending > 0 ? `, ${pending} pending (claimed, or handed back by a stopped worker)` : "") +
+    (unclaimed > 0 ? `, ${unclaimed} not claimed yet` : "");
+}

@@ -1,0 +1,447 @@
+/**
+ * End-to-end tests of `main.ts send --redis`: several real sender processes sharing one
+ * budget and one queue through a real `redis-server`, sending to the mock Vonage API
+ * served by this test process. Skipped (with the reason in the name) when redis-server
+ * is not installed.
+ */
+
+import assert from "node:assert/strict";
+import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
+import { type MockVonageServer, serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
+import { connectRedis } from "../lib/redis/connect.ts";
+import { redisTest, startRedisServer } from "./redis_server.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const APP_ID = "politely-redis-e2e";
+const FROM = "Politely";
+const TEXT = "hi";
+const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
+const ENV: Record<string, string> = {
+  VONAGE_APPLICATION_ID: APP_ID,
+  VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/test_private.key`,
+  VONAGE_PRIVATE_KEY: "",
+  VONAGE_FROM: "",
+  NO_COLOR: "1",
+};
+
+/** The parts of the `--json` summary these tests read. */
+interface Summary {
+  total: number;
+  accepted: number;
+  failed: number;
+  uncertain: number;
+  skipped: number;
+  pending: number;
+  attempts: number;
+  throttled: number;
+  stoppedBy?: string;
+  worker?: string;
+  queue?: {
+    key: string;
+    enqueued: number;
+    pending: number;
+    completed: number;
+    outcomes: Record<string, number>;
+  };
+}
+
+interface SendRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stderr: string;
+  summary: Summary | undefined;
+}
+
+function numbers(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `1415555${String(i).padStart(4, "0")}`);
+}
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "politely-redis-e2e-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+function mock(options: { ratePerSecond: number; burst?: number; latencyMs?: number }) {
+  return serveMockVonage({ publicKey: PUBLIC_KEY, applicationId: APP_ID, seed: 1, ...options });
+}
+
+/** `main.ts send FILE --redis URL …` as a child process (not started). */
+function sendCommand(file: string, mockUrl: string, extra: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "main.ts",
+      "send",
+      file,
+      "--text",
+      TEXT,
+      "--from",
+      FROM,
+      "--base-url",
+      mockUrl,
+      "--json",
+      "--quiet",
+      ...extra,
+    ],
+    cwd: ROOT,
+    env: ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+function finish(output: Deno.CommandOutput): SendRun {
+  const stdout = new TextDecoder().decode(output.stdout);
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  return {
+    code: output.code,
+    signal: output.signal,
+    stderr: new TextDecoder().decode(output.stderr),
+    summary: last.startsWith("{") ? JSON.parse(last) as Summary : undefined,
+  };
+}
+
+function acceptedCounts(server: MockVonageServer): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { to } of server.messages()) counts.set(to, (counts.get(to) ?? 0) + 1);
+  return counts;
+}
+
+/** Start a sender and SIGKILL it once the mock has accepted `after` messages. */
+async function killAfter(
+  server: MockVonageServer,
+  command: Deno.Command,
+  after: number,
+): Promise<SendRun> {
+  const child = command.spawn();
+  const output = child.output();
+  const deadline = Date.now() + 20_000;
+  while (server.stats().accepted < after) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await output;
+      throw new Error(`the sender never reached ${after} accepted messages`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  child.kill("SIGKILL");
+  return finish(await output);
+}
+
+interface JournalLine {
+  type: string;
+  to?: string;
+}
+
+async function journalLines(path: string): Promise<JournalLine[]> {
+  const text = await Deno.readTextFile(path);
+  // A torn last line (killed mid-write) is not a record.
+  return text.split("\n").flatMap((line) => {
+    try {
+      return [JSON.parse(line) as JournalLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Numbers whose last `sending` has no outcome after it: in flight at the kill. */
+function inFlight(lines: JournalLine[]): Set<string> {
+  const open = new Set<string>();
+  for (const line of lines) {
+    if (line.to === undefined) continue;
+    if (line.type === "sending") open.add(line.to);
+    else open.delete(line.to);
+  }
+  return open;
+}
+
+async function replay(path: string): Promise<ReadonlyMap<string, JournalState>> {
+  const journal = await Journal.open(path, { from: FROM, textHash: await hashMessageText(TEXT) });
+  await journal.close();
+  return journal.previous;
+}
+
+function numbersIn(states: ReadonlyMap<string, JournalState>, state: string): Set<string> {
+  return new Set([...states].filter(([, s]) => s.state === state).map(([to]) => to));
+}
+
+redisTest(
+  "send --redis: two workers share one 20/s budget and one queue: 60 sent once, no 429, in (60 - 1)/20 s",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRedisServer();
+    await using server = await mock({ ratePerSecond: 20, burst: 2 });
+    const list = numbers(60);
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, list.join("\n") + "\n");
+
+    const worker = (n: number) =>
+      sendCommand(file, server.url, [
+        "--redis",
+        redis.url,
+        "--rate",
+        "20",
+        "--journal",
+        `${dir.path}/worker${n}.journal.jsonl`,
+      ]).output();
+    const runs = (await Promise.all([worker(1), worker(2)])).map(finish);
+
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    const [one, two] = runs.map((run) => run.summary!);
+    // Both did some of the work, and together all of it.
+    assert.ok(one!.accepted > 0 && two!.accepted > 0, `${one!.accepted} + ${two!.accepted}`);
+    assert.equal(one!.accepted + two!.accepted, 60);
+    assert.equal(one!.attempts + two!.attempts, 60);
+    assert.notEqual(one!.worker, two!.worker);
+    for (const summary of [one!, two!]) {
+      assert.equal(summary.queue!.enqueued, 60);
+      assert.equal(summary.queue!.key, one!.queue!.key, "one queue");
+    }
+    // Whoever finished last saw the whole queue done.
+    const last = [one!, two!].find((summary) => summary.queue!.completed === 60);
+    assert.ok(last, "a worker saw the queue completed");
+    assert.deepEqual(last.queue!.outcomes, { accepted: 60 });
+
+    // The server's view: never over the shared budget, each number accepted once.
+    const stats = server.stats();
+    assert.equal(stats.throttled, 0);
+    assert.equal(stats.arrivals, 60);
+    for (const second of stats.perSecond) {
+      assert.ok(second.accepted <= 20 + 2, JSON.stringify(second));
+    }
+    const counts = acceptedCounts(server);
+    assert.deepEqual(list.filter((to) => counts.get(to) !== 1), []);
+    // As fast as allowed: the two together take the time one would at 20/s.
+    const times = server.messages().map((message) => message.timeMs);
+    const elapsedMs = Math.max(...times) - Math.min(...times);
+    const idealMs = (60 - 1) / 20 * 1000;
+    assert.ok(
+      Math.abs(elapsedMs - idealMs) <= 0.1 * idealMs,
+      `elapsed ${elapsedMs} ms, ideal ${idealMs} ms`,
+    );
+  },
+);
+
+redisTest(
+  "send --redis: a worker killed mid-run is taken over: what it may have sent is uncertain, the rest sent once",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRedisServer();
+    // Latency keeps several requests in flight, so the kill catches some mid-request.
+    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+    const list = numbers(100);
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const deadJournal = `${dir.path}/dead.journal.jsonl`;
+    const heirJournal = `${dir.path}/heir.journal.jsonl`;
+    const common = ["--redis", redis.url, "--rate", "50"];
+
+    const killed = await killAfter(
+      server,
+      sendCommand(file, server.url, [...common, "--journal", deadJournal]),
+      30,
+    );
+    assert.equal(killed.signal, "SIGKILL");
+    const deadLines = await journalLines(deadJournal);
+    const caughtInFlight = inFlight(deadLines);
+    const everStarted = new Set(deadLines.filter((l) => l.type === "sending").map((l) => l.to!));
+    assert.ok(caughtInFlight.size > 0, "the kill caught no request in flight");
+
+    const heir = finish(
+      await sendCommand(file, server.url, [
+        ...common,
+        "--journal",
+        heirJournal,
+        "--redis-reclaim-after",
+        "1",
+      ]).output(),
+    );
+
+    // Some numbers are in doubt, so not every recipient is known accepted: exit 1.
+    assert.equal(heir.code, 1, heir.stderr);
+    const summary = heir.summary!;
+    assert.equal(summary.queue!.completed, 100, "the heir finished the queue");
+    assert.equal(summary.queue!.pending, 0);
+    const heirStates = await replay(heirJournal);
+    const uncertain = numbersIn(heirStates, "uncertain");
+    assert.equal(summary.uncertain, uncertain.size);
+    // Every request in flight at the kill is reported uncertain, and only numbers the dead
+    // worker had begun to send are: what it held but never began was sent by the heir.
+    for (const to of caughtInFlight) assert.ok(uncertain.has(to), `${to} was in flight`);
+    for (const to of uncertain) assert.ok(everStarted.has(to), `${to} never began, yet uncertain`);
+    for (const to of uncertain) {
+      const state = heirStates.get(to)!;
+      assert.ok(state.state === "uncertain" && /stopped while sending/.test(state.reason), to);
+    }
+    // Never sent twice; everything not in doubt accepted exactly once.
+    const counts = acceptedCounts(server);
+    for (const to of list) {
+      const times = counts.get(to) ?? 0;
+      if (uncertain.has(to)) assert.ok(times <= 1, `${to} accepted ${times} times`);
+      else assert.equal(times, 1, `${to} accepted ${times} times`);
+    }
+    const { outcomes } = summary.queue!;
+    assert.equal((outcomes.accepted ?? 0) + (outcomes.uncertain ?? 0), 100);
+    assert.equal(outcomes.uncertain, uncertain.size);
+  },
+);
+
+redisTest(
+  "send --redis: a worker restarted with its journal takes its own entries back and follows its journal",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRedisServer();
+    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+    const list = numbers(80);
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const journal = `${dir.path}/worker.journal.jsonl`;
+    // The default reclaim time (60 s) is far off: only its own name gets the entries back.
+    const command = sendCommand(file, server.url, [
+      "--redis",
+      redis.url,
+      "--rate",
+      "50",
+      "--journal",
+      journal,
+    ]);
+
+    await killAfter(server, command, 25);
+    const caughtInFlight = inFlight(await journalLines(journal));
+    assert.ok(caughtInFlight.size > 0, "the kill caught no request in flight");
+
+    const started = Date.now();
+    const rerun = finish(await command.output());
+    assert.ok(Date.now() - started < 20_000, "the rerun did not wait for the reclaim time");
+
+    assert.equal(rerun.code, 1, rerun.stderr);
+    // Exactly the requests in flight at the kill are in doubt: the journal knows the rest.
+    const states = await replay(journal);
+    assert.deepEqual([...numbersIn(states, "uncertain")].sort(), [...caughtInFlight].sort());
+    assert.equal(numbersIn(states, "accepted").size, 80 - caughtInFlight.size);
+    assert.equal(rerun.summary!.queue!.completed, 80);
+    const counts = acceptedCounts(server);
+    for (const to of list) {
+      const times = counts.get(to) ?? 0;
+      if (caughtInFlight.has(to)) assert.ok(times <= 1, to);
+      else assert.equal(times, 1, `${to} accepted ${times} times`);
+    }
+  },
+);
+
+redisTest(
+  "send --redis: an interrupted worker hands back what it never sent; another sends it",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRedisServer();
+    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 50 });
+    const list = numbers(60);
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const common = ["--redis", redis.url, "--rate", "50"];
+
+    const child = sendCommand(file, server.url, [...common, "--journal", `${dir.path}/a.jsonl`])
+      .spawn();
+    const output = child.output();
+    while (server.stats().accepted < 15) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill("SIGINT");
+    const stopped = finish(await output);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.equal(stopped.summary!.stoppedBy, "interrupt");
+    assert.ok(stopped.summary!.pending > 0, "it held some it never sent");
+
+    // Another worker with the default reclaim time: handed-back entries need no waiting.
+    const started = Date.now();
+    const other = finish(
+      await sendCommand(file, server.url, [...common, "--journal", `${dir.path}/b.jsonl`]).output(),
+    );
+    assert.ok(Date.now() - started < 20_000);
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal(other.summary!.uncertain, 0);
+    assert.equal(stopped.summary!.accepted + other.summary!.accepted, 60);
+    assert.deepEqual(other.summary!.queue!.outcomes, { accepted: 60 });
+    const counts = acceptedCounts(server);
+    assert.deepEqual(list.filter((to) => counts.get(to) !== 1), []);
+  },
+);
+
+redisTest(
+  "send --redis refuses --adaptive and an unreachable server: exit 2, one line, nothing sent",
+  async () => {
+    await using dir = await tempDir();
+    await using server = await mock({ ratePerSecond: 0 });
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, numbers(5).join("\n") + "\n");
+    // A port nothing listens on.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadUrl = `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+    listener.close();
+
+    const cases: Array<[string, string[], RegExp]> = [
+      [
+        "--adaptive",
+        ["--redis", deadUrl, "--adaptive"],
+        /--adaptive .*cannot share a Redis budget/,
+      ],
+      [
+        "unreachable",
+        ["--redis", deadUrl],
+        new RegExp(`cannot connect to Redis at ${deadUrl}.*ECONNREFUSED.*nothing sent`),
+      ],
+      ["not a URL", ["--redis", "localhost:6379"], /--redis must be a redis:\/\/ or rediss:\/\//],
+      ["reclaim without --redis", ["--redis-reclaim-after", "1"], /needs --redis/],
+      [
+        "reclaim too soon",
+        ["--redis", deadUrl, "--redis-reclaim-after", "0.5"],
+        /--redis-reclaim-after must be at least 1/,
+      ],
+    ];
+    for (const [name, extra, pattern] of cases) {
+      const run = finish(await sendCommand(file, server.url, extra).output());
+      assert.equal(run.code, 2, `${name}: ${run.stderr}`);
+      const lines = run.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, `${name}: ${run.stderr}`);
+      assert.match(lines[0]!, /^politely: /);
+      assert.match(lines[0]!, pattern, name);
+      assert.equal(run.summary, undefined);
+    }
+    assert.equal(server.stats().arrivals, 0);
+    await assert.rejects(Deno.stat(`${file}.journal.jsonl`), Deno.errors.NotFound);
+  },
+);
+
+redisTest(
+  "send --redis --dry-run names the shared budget and queue; the same file gives the same queue",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRedisServer();
+    const file = `${dir.path}/recipients.txt`;
+    await Deno.writeTextFile(file, numbers(3).join("\n") + "\n");
+    const reordered = `${dir.path}/reordered.txt`;
+    await Deno.writeTextFile(reordered, numbers(3).reverse().join("\n") + "\n");
+
+    const dry = async (input: string) => {
+      const output = await sendCommand(input, "http://127.0.0.1:9", [
+        "--redis",
+        redis.url,
+        "--dry-run",
+      ]).output();
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      const text = new TextDecoder().decode(output.stdout);
+      return /queue (politely:\{[0-9a-f]{24}\}:queue)/.exec(text)?.[1];
+    };
+    const first = await dry(file);
+    assert.ok(first !== undefined);
+    assert.equal(await dry(file), first);
+    assert.notEqual(await dry(reordered), first);
+    // A dry run leaves nothing in Redis.
+    await using connection = await connectRedis(redis.url);
+    assert.deepEqual(await connection.sendCommand(["KEYS", "*"]), []);
+  },
+);
