@@ -71,6 +71,7 @@ export {
   type ThrottledOutcome,
   type UnavailableOutcome,
   type UncertainOutcome,
+  type UnexpectedOutcome,
   type VonageClient,
   type VonageClientOptions,
 } from "./lib/vonage/messages.ts";

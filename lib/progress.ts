@@ -297,7 +297,7 @@ export class Progress {
   #color: boolean;
   #intervalMs: number;
   #windowMs: number;
-  #startMs = 0;
+  #startMs: number;
   #samples: Array<{ atMs: number; done: number }> = [];
   #controller: AbortController | undefined;
   #drawn = "";
@@ -329,6 +329,8 @@ export class Progress {
     this.#color = writer.isTerminal && (noColor === undefined || noColor === "");
     this.#intervalMs = writer.isTerminal ? redrawMs : logEveryMs;
     this.#windowMs = windowMs;
+    // Until start(), elapsed time counts from construction, never from the epoch.
+    this.#startMs = clock.now();
   }
 
   /** Start the clock for the elapsed time and rate, and the redraw timer. */

@@ -7,10 +7,11 @@
  * | answer | what the job does |
  * |---|---|
  * | accepted | record it; done |
- * | throttled (429) | pause the shared limiter (the server's hint, else one token interval), ease the rate a little, retry |
+ * | throttled (429) | pause the shared limiter (the server's hint, else this message's backoff, at least one token interval), ease the rate a little, retry |
  * | unavailable (503), not-sent | retry with backoff or the server's hint |
  * | auth (401 after a fresh token, 403) | stop the whole run; unsent recipients stay pending |
  * | payment (402) | stop the whole run |
+ * | unexpected (a redirect, 404, 405 …: not the Messages API) | stop the whole run |
  * | rejected (400, 413, 422 …) | record it failed; continue |
  * | uncertain (500, timeout …) | record it uncertain, or retry with `retryUncertain` |
  *
@@ -157,7 +158,7 @@ export interface SendJobResult extends SendCounts {
   /** Recipients never decided because the run stopped early. */
   pending: number;
   /** Why the run stopped before the end, if it did. */
-  stoppedBy?: "auth" | "payment" | "interrupt" | "error";
+  stoppedBy?: "auth" | "payment" | "unexpected" | "interrupt" | "error";
   /** The answer that stopped the run, for people. */
   stopReason?: string;
   /** Milliseconds from the first request to the last answer (of any kind). */
@@ -326,6 +327,16 @@ function describeError(error: unknown): string {
 function isNotAccepted(outcome: SendOutcome): boolean {
   return outcome.kind === "throttled" || outcome.kind === "unavailable" ||
     outcome.kind === "not-sent";
+}
+
+/**
+ * Answers that every later message would meet too (bad credentials, no credit,
+ * a wrong endpoint): the run stops and the recipients stay pending.
+ */
+function stopsTheRun(
+  outcome: SendOutcome,
+): outcome is Extract<SendOutcome, { kind: "auth" | "payment" | "unexpected" }> {
+  return outcome.kind === "auth" || outcome.kind === "payment" || outcome.kind === "unexpected";
 }
 
 function describeOutcome(outcome: SendOutcome): string {
@@ -561,9 +572,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
           ? ""
           : ` (last try: ${describeOutcome(outcome)})`;
         await decide(recipient, { ...doubt, reason: doubt.reason + later });
-      } else if (
-        outcome === undefined || outcome.kind === "auth" || outcome.kind === "payment"
-      ) {
+      } else if (outcome === undefined || stopsTheRun(outcome)) {
         // Stopped before this message was decided: it stays pending (the journal
         // holds a `released` record for any attempt that was refused).
         await leavePending(recipient);
@@ -611,9 +620,6 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
       if (answer.kind === "uncertain") doubt ??= answer;
       if (answer.kind === "throttled") {
         counts.throttled++;
-        // A shared limiter's pause may be a promise; its failure shows up in the next take.
-        const paused: unknown = limiter.pause?.(answer.retryAfterMs ?? intervalMs);
-        if (paused instanceof Promise) paused.catch(() => {});
         limiter.observe?.("throttled");
         if (easeOnThrottle > 0 && canSetRate(limiter)) {
           const current = limiter.ratePerSecond;
@@ -624,11 +630,8 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
       } else if (answer.kind === "accepted") {
         limiter.observe?.("accepted");
       }
-      if (isNotAccepted(answer) || answer.kind === "auth" || answer.kind === "payment") {
-        await release(describeOutcome(answer));
-      }
-      if (answer.kind === "auth") stopRun("auth", describeOutcome(answer));
-      if (answer.kind === "payment") stopRun("payment", describeOutcome(answer));
+      if (isNotAccepted(answer) || stopsTheRun(answer)) await release(describeOutcome(answer));
+      if (stopsTheRun(answer)) stopRun(answer.kind, describeOutcome(answer));
       // Only now may the other workers start: a 401 has stopped the run by this point.
       openGate();
       progress();
@@ -660,6 +663,16 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
           answer !== null && typeof answer === "object" && "retryAfterMs" in answer
             ? (answer as { retryAfterMs?: number }).retryAfterMs
             : undefined,
+        // A 429 slows the whole run, not just this message: nobody sends before
+        // the server's hint runs out, or this message's backoff (at least one
+        // token interval, which is what the server's bucket needs to refill).
+        onRetry: ({ result, delayMs }) => {
+          if (result?.kind !== "throttled") return;
+          const pauseMs = result.retryAfterMs ?? Math.max(intervalMs, delayMs);
+          // A shared limiter's pause may be a promise; its failure shows up in the next take.
+          const paused: unknown = limiter.pause?.(pauseMs);
+          if (paused instanceof Promise) paused.catch(() => {});
+        },
       });
     } catch (error) {
       if (error instanceof RetryError && last !== undefined) {

@@ -69,7 +69,7 @@ Deno.test("runMockCommand() --help explains every flag and exits 0", async () =>
 
 Deno.test("runMockCommand() refuses bad flags with a UsageError naming the problem", async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [["--bogus"], /Unknown option '--bogus'; see 'main.ts mock --help'/],
+    [["--bogus"], /^mock: unknown option '--bogus'; see 'main.ts mock --help'$/],
     [["extra"], /Unexpected argument 'extra'/],
     [["--port"], /--port/],
     [["--port", "70000"], /--port must be a port number from 0 to 65535 .*, got "70000"/],
@@ -80,7 +80,10 @@ Deno.test("runMockCommand() refuses bad flags with a UsageError naming the probl
     [["--fail-rate", "1.5"], /--fail-rate must be a share from 0 to 1/],
     [["--drop-rate", "0.7", "--fail-rate", "0.4"], /add up to 1\.1/],
     [["--fail-status", "418"], /--fail-status must be 500, 502, 503, 504 or 402, got "418"/],
-    [["--latency", "-5"], /--latency needs a value; write a negative one as --latency=VALUE/],
+    [
+      ["--latency", "-5"],
+      /--latency needs a value, but '-5' looks like a flag; write --latency=VALUE/,
+    ],
     [["--latency=-5"], /--latency must be a number of milliseconds/],
     [["--seed", "x"], /--seed must be an integer/],
     [["--app-id", " "], /--app-id must not be empty/],

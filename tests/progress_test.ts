@@ -336,3 +336,16 @@ Deno.test("formatSummary() colours non-zero counts only when asked", () => {
   assert.ok(coloured.includes("   \x1b[31m30\x1b[0m"));
   assert.equal(plain(coloured), formatSummary(summary));
 });
+
+Deno.test("Progress.render() before start() counts elapsed time from construction", async () => {
+  const clock = new FakeClock(1_750_000_000_000);
+  const state = counters(10);
+  const progress = new Progress(() => state, {
+    clock,
+    writer: new FakeWriter(true),
+    env: envOf({}),
+  });
+  await clock.advance(3_000);
+  assert.match(progress.render(), / 3s/);
+  progress.stop();
+});

@@ -142,7 +142,10 @@ Deno.test("runSendCommand() --help prints the usage with every flag and exits 0"
 Deno.test("runSendCommand() refuses bad flags with a one-line UsageError", async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [["r.csv", "--bogus"], /^send: unknown option '--bogus'; see 'main\.ts send --help'$/],
-    [["r.csv", "--base-url", "--rate", "5"], /--base-url needs a value .*--base-url=VALUE/],
+    [
+      ["r.csv", "--base-url", "--rate", "5"],
+      /--base-url needs a value, but '--rate' looks like a flag; write --base-url=VALUE/,
+    ],
     [["r.csv", "--text"], /--text/],
     [[], /which recipients\? Give a file \(or - for standard input\)/],
     [["a.csv", "b.csv", "--text", "hi"], /one recipients file at a time, got 2: a\.csv b\.csv/],
@@ -387,4 +390,30 @@ Deno.test("main.ts send exits 2 with one 'politely:' line and no stack trace for
     assert.match(run.stdout, /^Usage: main\.ts send/);
     assert.equal(run.stderr, "");
   });
+});
+
+Deno.test("runSendCommand() says once that --text is missing, and where a journal cannot go", async () => {
+  await using dir = await tempDir();
+  const file = await recipientsFile(dir.path, 50);
+  const noText = fakeIo();
+  await assertUsageError(
+    runSendCommand([file, "--from", "Acme", "--dry-run"], noText.io),
+    /^no message text: pass --text "\.\.\." \(.*recipients\.txt has no text for line 1/,
+  );
+  assert.deepEqual(noText.stderr, [], "no line-by-line report for a missing flag");
+
+  const common = [file, "--from", "Acme", "--text", "hi"];
+  await assertUsageError(
+    runSendCommand([...common, "--journal", `${dir.path}/missing/j.jsonl`], fakeIo().io),
+    /^cannot create the journal .*missing\/j\.jsonl: no such directory; pass --journal FILE/,
+  );
+  await assertUsageError(
+    runSendCommand([...common, "--journal", dir.path], fakeIo().io),
+    /is a directory; pass --journal FILE/,
+  );
+  // A dry run checks the place too, without writing anything.
+  await assertUsageError(
+    runSendCommand([...common, "--dry-run", "--journal", `${dir.path}/missing/j`], fakeIo().io),
+    /no such directory/,
+  );
 });

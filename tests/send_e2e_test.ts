@@ -619,3 +619,24 @@ Deno.test("send stops at the first 402 (out of credit): exit 1, everyone pending
   assert.equal(rerun.summary!.accepted, 30);
   assertEachAcceptedOnce(topped, list);
 });
+
+Deno.test("send to a wrong --base-url stops at the first answer (exit 2), fails nobody; the right URL sends all", async () => {
+  await using dir = await tempDir();
+  await using server = await mock({ ratePerSecond: 0 });
+  const list = numbers(20);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const wrong = await runSend(file, `${server.url}/wrong-prefix`, ["--rate", "100"]);
+
+  assert.equal(wrong.code, 2, wrong.stderr);
+  assert.equal(wrong.summary!.stoppedBy, "unexpected");
+  assert.equal(wrong.summary!.failed, 0);
+  assert.equal(wrong.summary!.pending, 20);
+  assert.match(wrong.stderr, /check --base-url/);
+  assert.equal(server.stats().arrivals, 0, "nothing reached the Messages API");
+
+  const right = await runSend(file, server.url, ["--rate", "100"]);
+  assert.equal(right.code, 0, right.stderr);
+  assert.equal(right.summary!.accepted, 20);
+  assertEachAcceptedOnce(server, list);
+});

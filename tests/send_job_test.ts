@@ -381,6 +381,25 @@ Deno.test("runSendJob() stops the run on 402 and leaves the rest pending", async
   assertBalanced(result);
 });
 
+Deno.test("runSendJob() stops on an unexpected answer (a wrong endpoint) instead of failing everyone", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(10);
+  const notFound: SendOutcome = { kind: "unexpected", status: 404, title: "Not Found", detail: "" };
+  const api = new FakeApi(log, () => notFound);
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const result = await run(clock, list, api, { limiter, concurrency: 16, ratePerSecond: 10 });
+
+  assert.equal(result.stoppedBy, "unexpected");
+  assert.match(result.stopReason ?? "", /^404 Not Found/);
+  // The first request goes alone: one request to learn the endpoint is wrong.
+  assert.equal(log.count("call"), 1);
+  assert.equal(result.failed, 0);
+  assert.equal(result.pending, 10);
+  assert.deepEqual(log.typesOf(list[0]!.to, "released", "failed", "uncertain"), ["released"]);
+  assertBalanced(result);
+});
+
 Deno.test("runSendJob() records a 422 as failed with the invalid parameter and carries on", async () => {
   const clock = new FakeClock();
   const log = new Log(clock);
@@ -513,7 +532,7 @@ Deno.test("runSendJob() retries a request that was not sent, releasing each try"
 // ---------------------------------------------------------------------------
 // Throttling.
 
-Deno.test("runSendJob() pauses the limiter after a 429: the hint, else one interval", async () => {
+Deno.test("runSendJob() pauses the limiter after a 429: the hint, else the backoff (at least one interval)", async () => {
   const clock = new FakeClock();
   const log = new Log(clock);
   const list = recipients(3);
@@ -533,7 +552,7 @@ Deno.test("runSendJob() pauses the limiter after a 429: the hint, else one inter
     backoff: { ...constantNoJitter, baseMs: 10_000 },
   });
 
-  assert.deepEqual(limiter.pauses, [{ atMs: 0, ms: 50 }, { atMs: 10_000, ms: 3_000 }]);
+  assert.deepEqual(limiter.pauses, [{ atMs: 0, ms: 10_000 }, { atMs: 10_000, ms: 3_000 }]);
   assert.deepEqual(log.of(a!, "call").map((e) => e.atMs), [0, 10_000]);
   assert.deepEqual(log.of(b!, "call").map((e) => e.atMs), [10_000, 13_000]);
   assert.deepEqual(log.of(c!, "call").map((e) => e.atMs), [13_000, 13_700]);
@@ -558,6 +577,21 @@ Deno.test("runSendJob() pauses the limiter after a 429: the hint, else one inter
   }
   assert.equal(log.of(a!, "released")[0]?.detail, "429 Rate Limit Hit");
   assertBalanced(result);
+});
+
+Deno.test("runSendJob() pauses at least one token interval after a 429, even when the backoff is shorter", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [only] = recipients(1);
+  const api = new FakeApi(log, (to, n) => n === 1 ? throttled() : accepted(to, n));
+  const limiter = new RecordingLimiter(clock, 20);
+  await run(clock, [only!], api, {
+    limiter,
+    easeOnThrottle: 0,
+    backoff: { ...constantNoJitter, baseMs: 10 },
+  });
+  assert.deepEqual(limiter.pauses, [{ atMs: 0, ms: 50 }]);
+  assert.deepEqual(log.of(only!.to, "call").map((e) => e.atMs), [0, 50]);
 });
 
 Deno.test("runSendJob() holds a TokenBucket for the pause: no send before the hint runs out", async () => {

@@ -39,15 +39,24 @@ export function parseFlags<const T extends FlagOptions>(
     return { values, positionals };
   } catch (error: unknown) {
     const text = error instanceof Error ? error.message : String(error);
-    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(text);
-    if (ambiguous) {
-      // `--latency -5`: node:util will not take a value that looks like a flag.
-      const flag = ambiguous[1];
-      throw new UsageError(`${flag} needs a value; write a negative one as ${flag}=VALUE`);
-    }
-    // node:util's messages go on with a paragraph of advice over several lines;
-    // the first sentence says it, and the CLI promises one line.
-    const first = text.replace(/\s*\n\s*/g, " ").split(/\.\s/)[0]!.replace(/\.$/, "");
-    throw new UsageError(`${command}: ${first}; see 'main.ts ${command} --help'`);
+    throw new UsageError(`${command}: ${describe(text, args)}; see 'main.ts ${command} --help'`);
   }
+}
+
+/**
+ * One line for a `parseArgs` error: its messages run over several lines and talk
+ * about positionals after `--`, which is no help to someone who mistyped a flag.
+ */
+function describe(message: string, args: string[]): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}'`;
+  const ambiguous = /^Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    // `--latency -5`: node:util will not take a value that looks like a flag.
+    const flag = ambiguous[1]!;
+    const next = args[args.indexOf(flag) + 1] ?? "";
+    return `${flag} needs a value, but '${next}' looks like a flag; ` +
+      `write ${flag}=VALUE to give a value that starts with '-'`;
+  }
+  return message.replace(/\s*\n\s*/g, " ").split(/\.\s/)[0]!.replace(/\.$/, "");
 }

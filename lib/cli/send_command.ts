@@ -12,7 +12,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "../backoff.ts";
 import { AdaptiveLimiter } from "../adaptive_limiter.ts";
 import { hashMessageText, Journal, JournalError, type JournalState } from "../journal.ts";
@@ -40,6 +39,7 @@ import {
   RedisUnreachableError,
   SharedSend,
 } from "./send_shared.ts";
+import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 const HELP = `Usage: main.ts send RECIPIENTS|- --text TEXT [options]
@@ -92,7 +92,7 @@ Credentials: VONAGE_APPLICATION_ID, and VONAGE_PRIVATE_KEY_PATH (the private.key
 file) or VONAGE_PRIVATE_KEY (the PEM text).
 
 Exit codes: 0 all accepted; 1 some failed or uncertain (or out of credit);
-2 usage, input or credential error (nothing sent); 130 interrupted.
+2 usage, input, credential or endpoint error (nothing more sent); 130 interrupted.
 `;
 
 const BACKOFF_NAMES: Record<string, BackoffStrategy> = {
@@ -143,56 +143,31 @@ function positiveInteger(flag: string, raw: string | undefined, fallback: number
 }
 
 function parseSendArgs(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        text: { type: "string" },
-        from: { type: "string" },
-        rate: { type: "string" },
-        burst: { type: "string" },
-        concurrency: { type: "string" },
-        adaptive: { type: "boolean" },
-        "max-time": { type: "string" },
-        "max-tries": { type: "string" },
-        backoff: { type: "string" },
-        jitter: { type: "string" },
-        "base-url": { type: "string" },
-        journal: { type: "string" },
-        "no-journal": { type: "boolean" },
-        "retry-uncertain": { type: "boolean" },
-        "resend-uncertain": { type: "boolean" },
-        "skip-invalid": { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        json: { type: "boolean" },
-        quiet: { type: "boolean" },
-        redis: { type: "string" },
-        "redis-worker": { type: "string" },
-        "redis-reclaim-after": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`send: ${describeParseError(message)}; see 'main.ts send --help'`);
-  }
-}
-
-/**
- * One line for a `parseArgs` error: its messages run over several lines and talk about
- * positionals after `--`, which is no help to someone who mistyped a flag.
- */
-function describeParseError(message: string): string {
-  const unknown = /^Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown option '${unknown[1]}'`;
-  const ambiguous = /^Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(message);
-  if (ambiguous) {
-    const flag = ambiguous[1]!;
-    return `${flag} needs a value (write ${flag}=VALUE for a value that starts with '-')`;
-  }
-  return (message.split("\n")[0] ?? message).trim().replace(/\.$/, "");
+  return parseFlags("send", args, {
+    text: { type: "string" },
+    from: { type: "string" },
+    rate: { type: "string" },
+    burst: { type: "string" },
+    concurrency: { type: "string" },
+    adaptive: { type: "boolean" },
+    "max-time": { type: "string" },
+    "max-tries": { type: "string" },
+    backoff: { type: "string" },
+    jitter: { type: "string" },
+    "base-url": { type: "string" },
+    journal: { type: "string" },
+    "no-journal": { type: "boolean" },
+    "retry-uncertain": { type: "boolean" },
+    "resend-uncertain": { type: "boolean" },
+    "skip-invalid": { type: "boolean" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean" },
+    redis: { type: "string" },
+    "redis-worker": { type: "string" },
+    "redis-reclaim-after": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, { allowPositionals: true });
 }
 
 /**
@@ -308,6 +283,13 @@ async function validate(
       result.duplicates++;
       show(formatProblem(displayName, entry.duplicate));
     } else if (entry.recipient.text === undefined && text === undefined) {
+      if (result.recipients === 0) {
+        // Not a bad line but a missing flag: one message, not one per recipient.
+        throw new UsageError(
+          `no message text: pass --text "..." (${displayName} has no text for line ` +
+            `${entry.recipient.line}, nor a text column or field)`,
+        );
+      }
       result.invalid++;
       result.missingText++;
       show(`${displayName}:${entry.recipient.line}: no text for this recipient: give --text`);
@@ -343,7 +325,8 @@ async function* sendable(path: string, text: string | undefined): AsyncGenerator
  */
 function exitCodeFor(result: SendJobResult, leftByEarlierRuns: number): number {
   if (result.stoppedBy === "interrupt") return 130;
-  if (result.stoppedBy === "auth") return 2;
+  // Credentials or endpoint: the user's setup, to fix before anything more is sent.
+  if (result.stoppedBy === "auth" || result.stoppedBy === "unexpected") return 2;
   if (result.failed > 0 || result.uncertain > 0 || result.pending > 0) return 1;
   return leftByEarlierRuns > 0 ? 1 : 0;
 }
@@ -454,6 +437,9 @@ export async function runSendCommand(
       throw new UsageError(`${displayName} has no recipients to send to; nothing sent`);
     }
     if (values["dry-run"]) {
+      if (!values["no-journal"] && input !== "-" || values.journal !== undefined) {
+        await checkJournalPlace(values.journal ?? defaultJournalPath(input));
+      }
       io.stdout(
         `dry run: ${checked.recipients} recipient${checked.recipients === 1 ? "" : "s"} in ` +
           `${displayName}` +
@@ -537,13 +523,36 @@ export async function runSendCommand(
   }
 }
 
+/** For a dry run: would the journal's directory take the file? (Nothing is written.) */
+async function checkJournalPlace(path: string): Promise<void> {
+  const fix = "pass --journal FILE in a directory you can write to (or --no-journal)";
+  const slash = path.lastIndexOf("/");
+  const directory = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const info = await Deno.stat(directory).catch(() => undefined);
+  if (!info?.isDirectory) {
+    throw new UsageError(`cannot create the journal ${path}: no such directory; ${fix}`);
+  }
+  const existing = await Deno.stat(path).catch(() => undefined);
+  if (existing?.isDirectory) throw new UsageError(`the journal ${path} is a directory; ${fix}`);
+}
+
 async function openJournal(path: string, from: string, text: string | undefined): Promise<Journal> {
   try {
     return await Journal.open(path, { from, textHash: await hashMessageText(text ?? "") });
   } catch (error) {
     if (error instanceof JournalError) throw new UsageError(error.message, { cause: error });
-    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
-      throw new UsageError(`cannot write the journal ${path}: permission denied (--allow-write)`);
+    const fix = "pass --journal FILE in a directory you can write to (or --no-journal)";
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(`cannot write the journal ${path}: run with --allow-write`);
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`cannot create the journal ${path}: no such directory; ${fix}`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UsageError(`cannot create the journal ${path}: permission denied; ${fix}`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UsageError(`the journal ${path} is a directory; ${fix}`);
     }
     throw error;
   }
@@ -844,6 +853,11 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     io.stderr(
       `the account is out of credit (${result.stopReason}); top it up and rerun: ` +
         "the journal skips everyone already sent.",
+    );
+  } else if (result.stoppedBy === "unexpected") {
+    io.stderr(
+      `the API answered ${result.stopReason}, which the Messages API does not answer for a ` +
+        `message; check --base-url (${plan.baseUrl}). Unsent recipients stay pending.`,
     );
   }
   // With a shared queue, only what this worker's share skipped counts, not its whole journal.

@@ -13,7 +13,9 @@
  *
  * Numbers go out as given: the recipients reader normalises them (strips `+`
  * and spaces), and the server is the judge of what is valid (a bad number
- * comes back as `rejected` with the server's reason).
+ * comes back as `rejected` with the server's reason). An answer that is not
+ * about the message at all (a redirect, a 404 from a wrong base URL) is
+ * `unexpected`, so a sender can stop instead of failing every message alike.
  *
  * @module
  */
@@ -156,7 +158,7 @@ export interface UnavailableOutcome {
 }
 
 /**
- * 400, 413, 422 and other 4xx (and unexpected 3xx): this message is invalid as sent.
+ * 400, 413 or 422: this message is invalid as sent.
  *
  * @example Reporting why a message was refused
  * ```ts
@@ -185,6 +187,34 @@ export interface RejectedOutcome {
   detail: string;
   /** The problem's `invalid_parameters` (empty when it has none). */
   invalidParameters: InvalidParameter[];
+}
+
+/**
+ * An answer the Messages API does not give about one message: a redirect, 404,
+ * 405 and other 4xx besides 400, 413 and 422. The request most likely reached
+ * something else (a wrong base URL, a proxy), so every message would meet the
+ * same answer: a sender should stop rather than fail each one.
+ *
+ * @example Telling the user what to check
+ * ```ts
+ * import type { UnexpectedOutcome } from "./messages.ts";
+ *
+ * const outcome: UnexpectedOutcome = {
+ *   kind: "unexpected", status: 404, title: "Not Found", detail: "",
+ * };
+ * console.log(`${outcome.status} ${outcome.title}: is the base URL right?`);
+ * // 404 Not Found: is the base URL right?
+ * ```
+ */
+export interface UnexpectedOutcome {
+  /** Discriminant. */
+  kind: "unexpected";
+  /** The HTTP status. */
+  status: number;
+  /** The problem's title, or `"HTTP <status>"`. */
+  title: string;
+  /** The problem's detail, or the start of a non-JSON body, or `""`. */
+  detail: string;
 }
 
 /**
@@ -319,6 +349,7 @@ export type SendOutcome =
   | RejectedOutcome
   | AuthOutcome
   | PaymentOutcome
+  | UnexpectedOutcome
   | UncertainOutcome
   | NotSentOutcome;
 
@@ -680,14 +711,18 @@ export function createVonageClient(options: VonageClientOptions): VonageClient {
     if (status >= 300 && status < 400) {
       const location = response.headers.get("location");
       return {
-        kind: "rejected",
+        kind: "unexpected",
         status,
         title: "Unexpected redirect",
         detail: `the server redirected to ${location ?? "(no location)"}; check the base URL`,
-        invalidParameters: [],
       };
     }
-    return { kind: "rejected", status, title, detail, invalidParameters };
+    // Only these say "this message is wrong"; any other answer is about the
+    // endpoint, and would meet every message alike.
+    if (status === 400 || status === 413 || status === 422) {
+      return { kind: "rejected", status, title, detail, invalidParameters };
+    }
+    return { kind: "unexpected", status, title, detail };
   }
 
   return {
