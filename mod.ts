@@ -111,6 +111,7 @@ export {
   stderrWriter,
 } from "./lib/progress.ts";
 export {
+  emptySendCounts,
   runSendJob,
   type SendCounts,
   type SendJobOptions,

@@ -357,6 +357,21 @@ function describeOutcome(outcome: SendOutcome): string {
 }
 
 /**
+ * Counters at the start of a run: all zero.
+ *
+ * @example Showing progress before the first answer
+ * ```ts
+ * import { emptySendCounts } from "./send_job.ts";
+ *
+ * const counts = emptySendCounts();
+ * console.log(counts.accepted, counts.attempts); // 0 0
+ * ```
+ */
+export function emptySendCounts(): SendCounts {
+  return { total: 0, accepted: 0, failed: 0, uncertain: 0, skipped: 0, attempts: 0, throttled: 0 };
+}
+
+/**
  * Send one SMS to each recipient, as fast as the limiter allows, and record
  * every outcome. Resolves when every recipient is decided or the run stopped;
  * never rejects for an API answer, only for bugs, a failing journal, limiter or
@@ -442,15 +457,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
   createBackoff(backoff);
   const floorRate = ratePerSecond * minRateShare;
 
-  const counts: SendCounts = {
-    total: 0,
-    accepted: 0,
-    failed: 0,
-    uncertain: 0,
-    skipped: 0,
-    attempts: 0,
-    throttled: 0,
-  };
+  const counts = emptySendCounts();
   const failedByReason: Record<string, number> = {};
   let pending = 0;
   let stoppedBy: SendJobResult["stoppedBy"];

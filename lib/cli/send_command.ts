@@ -19,6 +19,7 @@ import type { Limiter } from "../limiter.ts";
 import { formatSummary, Progress, type SendSummary, stderrWriter } from "../progress.ts";
 import { formatProblem, readRecipients, type Recipient } from "../recipients.ts";
 import {
+  emptySendCounts,
   runSendJob,
   type SendCounts,
   type SendJobOptions,
@@ -713,15 +714,7 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     baseUrl: plan.baseUrl,
   });
 
-  let live: Readonly<SendCounts> = {
-    total: 0,
-    accepted: 0,
-    failed: 0,
-    uncertain: 0,
-    skipped: 0,
-    attempts: 0,
-    throttled: 0,
-  };
+  let live: Readonly<SendCounts> = emptySendCounts();
   // A worker's share of a shared queue is not known in advance: no percentage then.
   const progress = new Progress(() => ({
     ...live,

@@ -81,6 +81,24 @@ function colorScale<K extends string>(
   return { domain: keys.map((k) => labels[k]), range: keys.map(colors) };
 }
 
+/** One row per strategy, labelled above its panel, in the order given. */
+function strategyRows(strategies: readonly ArticleStrategy[]) {
+  return {
+    row: {
+      field: "strategy",
+      type: "nominal" as const,
+      sort: strategies.map((k) => ARTICLE_LABELS[k]),
+      title: null,
+      header: {
+        labelAngle: 0,
+        labelAlign: "left" as const,
+        labelAnchor: "start" as const,
+        labelOrient: "top" as const,
+      },
+    },
+  };
+}
+
 /**
  * Calls per second over the whole budget, one panel per strategy, all on the
  * same axes (a square-root y scale, so both 500 calls/s and a handful show).
@@ -113,15 +131,7 @@ export function articleCallsChart(result: ArticleResult): ChartSpec {
     },
     config: CONFIG,
     data: { values },
-    facet: {
-      row: {
-        field: "strategy",
-        type: "nominal",
-        sort: keys.map((k) => ARTICLE_LABELS[k]),
-        title: null,
-        header: { labelAngle: 0, labelAlign: "left", labelAnchor: "start", labelOrient: "top" },
-      },
-    },
+    facet: strategyRows(keys),
     spacing: 8,
     spec: {
       width: 640,
@@ -192,15 +202,7 @@ export function articleDeadlineChart(result: ArticleResult): ChartSpec {
     },
     config: CONFIG,
     data: { values },
-    facet: {
-      row: {
-        field: "strategy",
-        type: "nominal",
-        sort: strategies.map((k) => ARTICLE_LABELS[k]),
-        title: null,
-        header: { labelAngle: 0, labelAlign: "left", labelAnchor: "start", labelOrient: "top" },
-      },
-    },
+    facet: strategyRows(strategies),
     spacing: 8,
     spec: {
       width: 640,
