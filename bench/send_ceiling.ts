@@ -20,12 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const APP_ID = "politely-bench";
-const PRIVATE_KEY_PATH = `${ROOT}fixtures/test_private.key`;
-const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
+import { finishSend, sendToMock, serveTestMock, tempDir } from "../tests/support/send_cli.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -76,51 +71,21 @@ async function run(recipients: number, journal: boolean, dir: string): Promise<R
   const journalArgs = journal ? ["--journal", `${dir}/journal-${recipients}.jsonl`] : [
     "--no-journal",
   ];
-  await using server = await serveMockVonage({
-    publicKey: PUBLIC_KEY,
-    applicationId: APP_ID,
-    ratePerSecond: 0,
-    maxStoredMessages: recipients,
-  });
-  const sendArgs = [
-    Deno.execPath(),
-    "run",
-    ...heapFlags,
-    "--allow-net=127.0.0.1",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "main.ts",
-    "send",
+  await using server = await serveTestMock({ ratePerSecond: 0, maxStoredMessages: recipients });
+  const limited = ["timeout", "-s", "KILL", String(limitSeconds)];
+  const command = sendToMock(
     file,
-    "--text",
-    "Hello from the ceiling bench",
-    "--from",
-    "Politely",
-    "--base-url",
     server.url,
-    "--rate",
-    "100000",
-    "--concurrency",
-    String(concurrency),
-    "--json",
-    "--quiet",
-    ...journalArgs,
-  ];
-  const limited = ["timeout", "-s", "KILL", String(limitSeconds), ...sendArgs];
-  const command = hasTime ? [TIME, "-f", "%M %U %S", ...limited] : limited;
-  const startMs = performance.now();
-  const result = await new Deno.Command(command[0]!, {
-    args: command.slice(1),
-    cwd: ROOT,
-    env: {
-      VONAGE_APPLICATION_ID: APP_ID,
-      VONAGE_PRIVATE_KEY_PATH: PRIVATE_KEY_PATH,
-      VONAGE_PRIVATE_KEY: "",
+    ["--rate", "100000", "--concurrency", String(concurrency), ...journalArgs],
+    {
+      text: "Hello from the ceiling bench",
+      denoFlags: heapFlags,
+      wrapper: hasTime ? [TIME, "-f", "%M %U %S", ...limited] : limited,
     },
-    stdin: "null",
-  }).output();
-  const stderr = new TextDecoder().decode(result.stderr).trimEnd();
+  );
+  const startMs = performance.now();
+  const result = finishSend(await command.output());
+  const stderr = result.stderr.trimEnd();
   const [peakKiB = NaN, userSeconds = NaN, systemSeconds = NaN] = hasTime
     ? (stderr.split("\n").at(-1) ?? "").split(" ").map(Number)
     : [];
@@ -128,13 +93,10 @@ async function run(recipients: number, journal: boolean, dir: string): Promise<R
   const killed = result.code === 137;
   const wallMs = performance.now() - startMs;
   const stats = server.stats();
-  const stdout = new TextDecoder().decode(result.stdout).trim();
-  if (!killed && !stdout.startsWith("{")) {
+  if (!killed && result.summary === undefined) {
     throw new Error(`main.ts send failed: ${stderr}`);
   }
-  const summary = killed
-    ? undefined
-    : JSON.parse(stdout) as { accepted: number; elapsedMs: number };
+  const summary = killed ? undefined : result.summary;
   const distinct = new Set(server.messages().map((message) => message.to)).size;
   return {
     recipients,
@@ -151,17 +113,15 @@ async function run(recipients: number, journal: boolean, dir: string): Promise<R
 }
 
 if (heapFlags.length > 0) console.error(`sender heap capped: ${heapFlags[0]}`);
-const dir = await Deno.makeTempDir({ prefix: "politely-ceiling-" });
 const rows: Row[] = [];
-try {
+{
+  await using dir = await tempDir("politely-ceiling-");
   for (const recipients of sizes) {
     for (const journal of [false, true]) {
       console.error(`${recipients} recipients, journal ${journal ? "on" : "off"} ...`);
-      rows.push(await run(recipients, journal, dir));
+      rows.push(await run(recipients, journal, dir.path));
     }
   }
-} finally {
-  await Deno.remove(dir, { recursive: true });
 }
 
 const table = [

@@ -21,18 +21,23 @@
 import { parseArgs } from "node:util";
 import { Journal } from "../lib/journal.ts";
 import type { Limiter } from "../lib/limiter.ts";
-import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
 import type { Recipient } from "../lib/recipients.ts";
 import { createRandom } from "../lib/seeded_random.ts";
 import { runSendJob } from "../lib/send_job.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { createVonageClient } from "../lib/vonage/messages.ts";
+import {
+  FROM,
+  numbers,
+  runSend,
+  serveTestMock,
+  tempDir,
+  TEST_APPLICATION_ID,
+  TEST_PRIVATE_KEY,
+  writeList,
+} from "../tests/support/send_cli.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const APP_ID = "politely-bench";
-const PRIVATE_KEY_PATH = `${ROOT}fixtures/test_private.key`;
-const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
-const PRIVATE_KEY = await Deno.readTextFile(PRIVATE_KEY_PATH);
+const TEXT = "Hello from the pacing bench";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -52,10 +57,7 @@ const seed = Number(values.seed);
 const capMs = Number(values.cap) * 1000;
 const idealMs = (messages - burst) / ratePerSecond * 1000;
 
-const numbers = Array.from(
-  { length: messages },
-  (_, i) => `1415555${String(i).padStart(4, "0")}`,
-);
+const list = numbers(messages);
 
 interface Row {
   mode: string;
@@ -73,12 +75,7 @@ async function withMock(
   mode: string,
   send: (url: string) => Promise<Omit<Row, `server${string}` | "mode" | "busiestSecond">>,
 ): Promise<Row> {
-  await using server = await serveMockVonage({
-    publicKey: PUBLIC_KEY,
-    applicationId: APP_ID,
-    ratePerSecond,
-    burst,
-  });
+  await using server = await serveTestMock({ ratePerSecond, burst });
   const sent = await send(server.url);
   const stats = server.stats();
   return {
@@ -93,17 +90,17 @@ async function withMock(
 
 function sendWithLibrary(url: string, polite: boolean) {
   const client = createVonageClient({
-    applicationId: APP_ID,
-    privateKey: PRIVATE_KEY,
+    applicationId: TEST_APPLICATION_ID,
+    privateKey: TEST_PRIVATE_KEY,
     baseUrl: url,
   });
   const unpaced: Limiter = { take: () => Promise.resolve() };
-  const recipients: Recipient[] = numbers.map((to, i) => ({ line: i + 1, to }));
+  const recipients: Recipient[] = list.map((to, i) => ({ line: i + 1, to }));
   return runSendJob(recipients, {
     sendSms: (message, options) => client.sendSms(message, options),
     limiter: polite ? new TokenBucket({ ratePerSecond }) : unpaced,
-    from: "Politely",
-    text: "Hello from the pacing bench",
+    from: FROM,
+    text: TEXT,
     journal: Journal.none(),
     ratePerSecond,
     concurrency: polite ? 16 : messages,
@@ -114,52 +111,11 @@ function sendWithLibrary(url: string, polite: boolean) {
 }
 
 async function sendWithCli(url: string) {
-  const dir = await Deno.makeTempDir({ prefix: "politely-bench-" });
-  try {
-    const file = `${dir}/recipients.txt`;
-    await Deno.writeTextFile(file, numbers.join("\n") + "\n");
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "main.ts",
-        "send",
-        file,
-        "--text",
-        "Hello from the pacing bench",
-        "--from",
-        "Politely",
-        "--base-url",
-        url,
-        "--rate",
-        String(ratePerSecond),
-        "--json",
-        "--quiet",
-      ],
-      cwd: ROOT,
-      env: {
-        VONAGE_APPLICATION_ID: APP_ID,
-        VONAGE_PRIVATE_KEY_PATH: PRIVATE_KEY_PATH,
-        VONAGE_PRIVATE_KEY: "",
-      },
-      stdin: "null",
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout).trim();
-    if (!stdout.startsWith("{")) {
-      throw new Error(`main.ts send failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
-    return JSON.parse(stdout) as {
-      accepted: number;
-      attempts: number;
-      throttled: number;
-      elapsedMs: number;
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dir = await tempDir("politely-bench-");
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+  const run = await runSend(file, url, ["--rate", String(ratePerSecond)], { text: TEXT });
+  if (run.summary === undefined) throw new Error(`main.ts send failed: ${run.stderr}`);
+  return run.summary;
 }
 
 console.error(

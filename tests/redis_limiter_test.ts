@@ -3,6 +3,7 @@ import { RedisLimiter } from "../lib/redis/gcra_limiter.ts";
 import { connectRedis, type RedisConnection } from "../lib/redis/connect.ts";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { redisTest, startRedisServer } from "./redis_server.ts";
+import { busiestSecond } from "./support/windows.ts";
 
 /** A FakeClock that remembers every sleep it was asked for. */
 class RecordingClock extends FakeClock {
@@ -20,18 +21,6 @@ async function untilSleeping(clock: FakeClock, count = 1): Promise<void> {
     if (Date.now() > deadline) throw new Error(`no ${count} sleepers after 2 s`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
-}
-
-/** The most grants in any window [t, t + 1000 ms] that starts at a grant. */
-function busiestSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  let end = 0;
-  for (let start = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! <= sorted[start]! + 1000) end++;
-    most = Math.max(most, end - start);
-  }
-  return most;
 }
 
 async function getString(redis: RedisConnection, key: string): Promise<string | null> {

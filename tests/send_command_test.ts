@@ -7,20 +7,19 @@
 import assert from "node:assert/strict";
 import { runSendCommand, type SendCommandIo } from "../lib/cli/send_command.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
-import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const APP_ID = "politely-cli-test";
-const PRIVATE_KEY_PATH = `${ROOT}fixtures/test_private.key`;
-const PRIVATE_PEM = await Deno.readTextFile(PRIVATE_KEY_PATH);
-const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
-const GOOD_ENV: Record<string, string> = {
-  VONAGE_APPLICATION_ID: APP_ID,
-  VONAGE_PRIVATE_KEY_PATH: PRIVATE_KEY_PATH,
-};
+import {
+  finishSend,
+  sendCommand,
+  type SendRun,
+  serveTestMock,
+  tempDir,
+  TEST_APPLICATION_ID,
+  TEST_CREDENTIALS,
+  TEST_PRIVATE_KEY,
+} from "./support/send_cli.ts";
 
 /** A fake environment and captured output for one in-process run. */
-function fakeIo(env: Record<string, string> = GOOD_ENV) {
+function fakeIo(env: Readonly<Record<string, string>> = TEST_CREDENTIALS) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const io: SendCommandIo = {
@@ -29,11 +28,6 @@ function fakeIo(env: Record<string, string> = GOOD_ENV) {
     stderr: (text) => stderr.push(text),
   };
   return { io, stdout, stderr };
-}
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "politely-send-cli-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
 
 async function recipientsFile(dir: string, count: number): Promise<string> {
@@ -73,34 +67,12 @@ async function assertUsageError(run: Promise<number>, pattern: RegExp): Promise<
   return message;
 }
 
-/** Run `main.ts send ...` in its own process. */
-async function spawnSend(args: string[], env: Record<string, string> = GOOD_ENV) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
-      "send",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: {
-      VONAGE_APPLICATION_ID: "",
-      VONAGE_PRIVATE_KEY_PATH: "",
-      VONAGE_PRIVATE_KEY: "",
-      VONAGE_FROM: "",
-      ...env,
-    },
-    stdin: "null",
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+/** Run `main.ts send ...` in its own process, with only `env`'s Vonage variables set. */
+async function spawnSend(
+  args: string[],
+  env: Readonly<Record<string, string>> = TEST_CREDENTIALS,
+): Promise<SendRun> {
+  return finishSend(await sendCommand(args, { env }).output());
 }
 
 Deno.test("runSendCommand() --help prints the usage with every flag and exits 0", async () => {
@@ -187,7 +159,10 @@ Deno.test("runSendCommand() needs a sender, an application id and a private key"
     /^no application id/,
   );
   await assertUsageError(
-    runSendCommand([...args, "--from", "Acme"], fakeIo({ VONAGE_APPLICATION_ID: APP_ID }).io),
+    runSendCommand(
+      [...args, "--from", "Acme"],
+      fakeIo({ VONAGE_APPLICATION_ID: TEST_APPLICATION_ID }).io,
+    ),
     /^no private key: set VONAGE_PRIVATE_KEY_PATH .*\(or VONAGE_PRIVATE_KEY/,
   );
 });
@@ -196,7 +171,7 @@ Deno.test("runSendCommand() names an unreadable key file and never echoes key ma
   await using dir = await tempDir();
   const args = ["recipients.csv", "--text", "hi", "--from", "Acme"];
   const withKeyFile = (path: string) =>
-    fakeIo({ VONAGE_APPLICATION_ID: APP_ID, VONAGE_PRIVATE_KEY_PATH: path }).io;
+    fakeIo({ VONAGE_APPLICATION_ID: TEST_APPLICATION_ID, VONAGE_PRIVATE_KEY_PATH: path }).io;
 
   await t.step("a missing file", async () => {
     await assertUsageError(
@@ -211,7 +186,7 @@ Deno.test("runSendCommand() names an unreadable key file and never echoes key ma
     );
   });
   await t.step("a PKCS#1 key", async () => {
-    const pem = pkcs1Pem(PRIVATE_PEM);
+    const pem = pkcs1Pem(TEST_PRIVATE_KEY);
     await Deno.writeTextFile(`${dir.path}/pkcs1.key`, pem);
     const message = await assertUsageError(
       runSendCommand(args, withKeyFile(`${dir.path}/pkcs1.key`)),
@@ -229,7 +204,7 @@ Deno.test("runSendCommand() names an unreadable key file and never echoes key ma
     assert.ok(!message.includes("AAAAB3NzaC1yc2E"));
   });
   await t.step("a PKCS#8 block that is not an RSA key", async () => {
-    const broken = PRIVATE_PEM.replace(/^(.{64}\n)(?:.{64}\n){6}/m, "$1");
+    const broken = TEST_PRIVATE_KEY.replace(/^(.{64}\n)(?:.{64}\n){6}/m, "$1");
     await Deno.writeTextFile(`${dir.path}/cut.key`, broken);
     const message = await assertUsageError(
       runSendCommand(args, withKeyFile(`${dir.path}/cut.key`)),
@@ -238,9 +213,12 @@ Deno.test("runSendCommand() names an unreadable key file and never echoes key ma
     for (const line of keyMaterial(broken)) assert.ok(!message.includes(line.slice(0, 16)));
   });
   await t.step("inline PEM text in VONAGE_PRIVATE_KEY", async () => {
-    const pem = pkcs1Pem(PRIVATE_PEM);
+    const pem = pkcs1Pem(TEST_PRIVATE_KEY);
     const message = await assertUsageError(
-      runSendCommand(args, fakeIo({ VONAGE_APPLICATION_ID: APP_ID, VONAGE_PRIVATE_KEY: pem }).io),
+      runSendCommand(
+        args,
+        fakeIo({ VONAGE_APPLICATION_ID: TEST_APPLICATION_ID, VONAGE_PRIVATE_KEY: pem }).io,
+      ),
       /^the private key in VONAGE_PRIVATE_KEY is not usable: .*PKCS#1/,
     );
     for (const line of keyMaterial(pem)) assert.ok(!message.includes(line.slice(0, 16)));
@@ -268,7 +246,7 @@ Deno.test("runSendCommand() refuses a missing recipients file and unjournaled st
 
 Deno.test("runSendCommand() --dry-run shows the first messages and the duration, sends nothing", async () => {
   await using dir = await tempDir();
-  await using server = await serveMockVonage({ publicKey: PUBLIC_KEY, applicationId: APP_ID });
+  await using server = await serveTestMock();
   const file = await recipientsFile(dir.path, 10);
   const { io, stdout, stderr } = fakeIo();
 
@@ -305,11 +283,7 @@ Deno.test("runSendCommand() --dry-run shows the first messages and the duration,
 
 Deno.test("runSendCommand() sends in-process, resumes its journal, refuses it for another text", async () => {
   await using dir = await tempDir();
-  await using server = await serveMockVonage({
-    publicKey: PUBLIC_KEY,
-    applicationId: APP_ID,
-    ratePerSecond: 0,
-  });
+  await using server = await serveTestMock({ ratePerSecond: 0 });
   const file = await recipientsFile(dir.path, 3);
   const journal = `${dir.path}/recipients.txt.journal.jsonl`;
   const common = [file, "--from", "Acme", "--base-url", server.url, "--rate", "100", "--quiet"];
@@ -346,7 +320,7 @@ Deno.test("runSendCommand() sends in-process, resumes its journal, refuses it fo
 Deno.test("main.ts send exits 2 with one 'politely:' line and no stack trace for user mistakes", async (t) => {
   await using dir = await tempDir();
   const file = await recipientsFile(dir.path, 3);
-  await Deno.writeTextFile(`${dir.path}/pkcs1.key`, pkcs1Pem(PRIVATE_PEM));
+  await Deno.writeTextFile(`${dir.path}/pkcs1.key`, pkcs1Pem(TEST_PRIVATE_KEY));
   const journal = `${dir.path}/other.journal.jsonl`;
   await Deno.writeTextFile(
     journal,
@@ -359,18 +333,31 @@ Deno.test("main.ts send exits 2 with one 'politely:' line and no stack trace for
     }) + "\n",
   );
   const common = ["--text", "hi", "--from", "Acme"];
-  const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
-    ["unknown flag", [file, ...common, "--rat", "5"], GOOD_ENV, /unknown option '--rat'/],
-    ["missing --from", [file, "--text", "hi"], GOOD_ENV, /no sender/],
-    ["missing key", [file, ...common], { VONAGE_APPLICATION_ID: APP_ID }, /no private key/],
+  const cases: Array<[string, string[], Readonly<Record<string, string>>, RegExp]> = [
+    ["unknown flag", [file, ...common, "--rat", "5"], TEST_CREDENTIALS, /unknown option '--rat'/],
+    ["missing --from", [file, "--text", "hi"], TEST_CREDENTIALS, /no sender/],
+    [
+      "missing key",
+      [file, ...common],
+      { VONAGE_APPLICATION_ID: TEST_APPLICATION_ID },
+      /no private key/,
+    ],
     [
       "PKCS#1 key",
       [file, ...common],
-      { VONAGE_APPLICATION_ID: APP_ID, VONAGE_PRIVATE_KEY_PATH: `${dir.path}/pkcs1.key` },
+      {
+        VONAGE_APPLICATION_ID: TEST_APPLICATION_ID,
+        VONAGE_PRIVATE_KEY_PATH: `${dir.path}/pkcs1.key`,
+      },
       /not usable: .*PKCS#1/,
     ],
-    ["missing file", [`${dir.path}/none.csv`, ...common], GOOD_ENV, /no such file/],
-    ["journal of another text", [file, ...common, "--journal", journal], GOOD_ENV, /different/],
+    ["missing file", [`${dir.path}/none.csv`, ...common], TEST_CREDENTIALS, /no such file/],
+    [
+      "journal of another text",
+      [file, ...common, "--journal", journal],
+      TEST_CREDENTIALS,
+      /different/,
+    ],
   ];
   for (const [name, args, env, pattern] of cases) {
     await t.step(name, async () => {

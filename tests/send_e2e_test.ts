@@ -5,172 +5,22 @@
  */
 
 import assert from "node:assert/strict";
-import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
+import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
 import {
-  type MockVonageServer,
-  serveMockVonage,
-  type ServeMockVonageOptions,
-} from "../lib/mock/serve_mock_vonage.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const APP_ID = "politely-e2e";
-const FROM = "Politely";
-const TEXT = "hi";
-const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
-const ENV: Record<string, string> = {
-  VONAGE_APPLICATION_ID: APP_ID,
-  VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/test_private.key`,
-  // Inherited values must not win over the key file or the --from flag.
-  VONAGE_PRIVATE_KEY: "",
-  VONAGE_FROM: "",
-  NO_COLOR: "1",
-};
-
-/** The `--json` summary. */
-interface Summary {
-  total: number;
-  accepted: number;
-  failed: number;
-  uncertain: number;
-  skipped: number;
-  attempts: number;
-  throttled: number;
-  pending: number;
-  elapsedMs: number;
-  achievedRatePerSecond: number;
-  failedByReason: Record<string, number>;
-  invalid: number;
-  duplicates: number;
-  stoppedBy?: string;
-  journal?: string;
-  previous?: { accepted: number; failed: number; uncertain: number; pending: number };
-}
-
-interface SendRun {
-  code: number;
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-  summary: Summary | undefined;
-}
-
-/** `count` fictional US numbers, E.164 digits, starting at 1 415 555 `first`. */
-function numbers(count: number, first = 0): string[] {
-  return Array.from({ length: count }, (_, i) => `1415555${String(first + i).padStart(4, "0")}`);
-}
-
-/** A temporary directory that removes itself. */
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "politely-e2e-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
-
-async function writeList(path: string, list: string[]): Promise<string> {
-  await Deno.writeTextFile(path, list.join("\n") + "\n");
-  return path;
-}
-
-function mock(options: Omit<ServeMockVonageOptions, "publicKey" | "applicationId">) {
-  return serveMockVonage({ publicKey: PUBLIC_KEY, applicationId: APP_ID, seed: 1, ...options });
-}
-
-function sendCommand(
-  input: string,
-  url: string,
-  extra: string[],
-  options: { env?: Record<string, string>; stdin?: boolean } = {},
-): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
-      "send",
-      input,
-      "--text",
-      TEXT,
-      "--from",
-      FROM,
-      "--base-url",
-      url,
-      "--json",
-      "--quiet",
-      ...extra,
-    ],
-    cwd: ROOT,
-    env: { ...ENV, ...options.env },
-    stdin: options.stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-function finish(output: Deno.CommandOutput): SendRun {
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  const last = stdout.trim().split("\n").at(-1) ?? "";
-  let summary: Summary | undefined;
-  if (last.startsWith("{")) summary = JSON.parse(last) as Summary;
-  return { code: output.code, signal: output.signal, stdout, stderr, summary };
-}
-
-/** Run `main.ts send` to completion. */
-async function runSend(
-  input: string,
-  url: string,
-  extra: string[] = [],
-  options: { env?: Record<string, string>; stdin?: string } = {},
-): Promise<SendRun> {
-  const command = sendCommand(input, url, extra, {
-    ...(options.env ? { env: options.env } : {}),
-    stdin: options.stdin !== undefined,
-  });
-  if (options.stdin === undefined) return finish(await command.output());
-  const child = command.spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(options.stdin));
-  await writer.close();
-  return finish(await child.output());
-}
-
-/** Start `main.ts send`, signal it once the mock has accepted `after` messages, collect it. */
-async function interruptSend(
-  server: MockVonageServer,
-  input: string,
-  extra: string[],
-  signal: Deno.Signal,
-  after: number,
-): Promise<{ run: SendRun; acceptedAtSignal: number }> {
-  const child = sendCommand(input, server.url, extra).spawn();
-  const output = child.output();
-  const deadline = Date.now() + 20_000;
-  while (server.stats().accepted < after) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await output;
-      throw new Error(`the sender never reached ${after} accepted messages`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  const acceptedAtSignal = server.stats().accepted;
-  child.kill(signal);
-  return { run: finish(await output), acceptedAtSignal };
-}
-
-/** How many times the mock accepted each number. */
-function acceptedCounts(server: MockVonageServer): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const message of server.messages()) {
-    counts.set(message.to, (counts.get(message.to) ?? 0) + 1);
-  }
-  return counts;
-}
+  acceptedCounts,
+  finishSend,
+  numbers,
+  replayJournal,
+  ROOT,
+  runSend,
+  sendToMock,
+  serveTestMock,
+  signalAfterAccepted,
+  spawnUntil,
+  tempDir,
+  TEST_CREDENTIALS,
+  writeList,
+} from "./support/send_cli.ts";
 
 function assertEachAcceptedOnce(server: MockVonageServer, list: string[]): void {
   const counts = acceptedCounts(server);
@@ -226,16 +76,9 @@ function unfinishedSends(lines: JournalLine[]): Set<string> {
   return open;
 }
 
-/** What the library's replay makes of the journal (opened after the sender has exited). */
-async function replay(path: string): Promise<ReadonlyMap<string, JournalState>> {
-  const journal = await Journal.open(path, { from: FROM, textHash: await hashMessageText(TEXT) });
-  await journal.close();
-  return journal.previous;
-}
-
 Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100 in (100 - 1)/20 s with no 429", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 20, burst: 2 });
+  await using server = await serveTestMock({ ratePerSecond: 20, burst: 2 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 
@@ -265,7 +108,7 @@ Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100 in (100 - 1)/20
 
 Deno.test("send --rate 20 against a strict 20/s burst 1 limit eases off: under 10% 429s, none sent twice", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 20, burst: 1 });
+  await using server = await serveTestMock({ ratePerSecond: 20, burst: 1 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 
@@ -286,7 +129,7 @@ Deno.test("send --rate 20 against a strict 20/s burst 1 limit eases off: under 1
 
 Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each number once", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 20, burst: 2 });
+  await using server = await serveTestMock({ ratePerSecond: 20, burst: 2 });
   const list = numbers(60);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 
@@ -308,15 +151,14 @@ Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each n
 Deno.test("send killed with SIGKILL midway: the rerun sends the rest, never one number twice", async () => {
   await using dir = await tempDir();
   // Latency keeps several requests in flight, so the kill catches some mid-request.
-  await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+  await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
 
-  const { run: killed, acceptedAtSignal } = await interruptSend(
+  const { run: killed, acceptedAtSignal } = await signalAfterAccepted(
     server,
-    file,
-    ["--rate", "50"],
+    sendToMock(file, server.url, ["--rate", "50"]),
     "SIGKILL",
     40,
   );
@@ -338,7 +180,7 @@ Deno.test("send killed with SIGKILL midway: the rerun sends the rest, never one 
   }
   // At 50/s with 150 ms of latency about 7 requests are always in flight.
   assert.ok(inFlight.size > 0, "the kill caught no request in flight");
-  const before = await replay(journalPath);
+  const before = await replayJournal(journalPath);
   for (const to of inFlight) assert.equal(before.get(to)?.state, "uncertain", to);
 
   const rerun = await runSend(file, server.url, ["--rate", "50"]);
@@ -353,7 +195,7 @@ Deno.test("send killed with SIGKILL midway: the rerun sends the rest, never one 
   assert.equal(summary.accepted, 100 - summary.skipped);
   if (inFlight.size > 0) assert.match(rerun.stderr, /uncertain/);
 
-  const after = await replay(journalPath);
+  const after = await replayJournal(journalPath);
   const counts = acceptedCounts(server);
   for (const to of list) {
     const accepted = counts.get(to) ?? 0;
@@ -366,7 +208,7 @@ Deno.test("send killed with SIGKILL midway: the rerun sends the rest, never one 
 
 Deno.test("send with 500s reports them uncertain (exit 1); a rerun with --resend-uncertain --retry-uncertain sends them", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
+  await using server = await serveTestMock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 
@@ -398,13 +240,13 @@ Deno.test("send with 500s reports them uncertain (exit 1); a rerun with --resend
   assert.equal(rerun.summary!.skipped, 100 - failures);
   assert.equal(rerun.summary!.uncertain, 0);
   assertEachAcceptedOnce(server, list);
-  const states = await replay(`${dir.path}/recipients.txt.journal.jsonl`);
+  const states = await replayJournal(`${dir.path}/recipients.txt.journal.jsonl`);
   assert.ok(list.every((to) => states.get(to)?.state === "accepted"));
 });
 
 Deno.test("send --retry-uncertain retries 500s until every message is accepted", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
+  await using server = await serveTestMock({ ratePerSecond: 0, failRate: 0.2, seed: 42 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 
@@ -421,7 +263,7 @@ Deno.test("send --retry-uncertain retries 500s until every message is accepted",
 
 Deno.test("send refuses a file with bad lines (exit 2, FILE:LINE: why, nothing sent); --skip-invalid sends the rest", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0 });
+  await using server = await serveTestMock({ ratePerSecond: 0 });
   const file = `${dir.path}/people.csv`;
   await Deno.writeTextFile(
     file,
@@ -458,11 +300,11 @@ Deno.test("send refuses a file with bad lines (exit 2, FILE:LINE: why, nothing s
 
 Deno.test("send with the wrong private key stops at once: exit 2, at most 2 requests, one line", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0 });
+  await using server = await serveTestMock({ ratePerSecond: 0 });
   const file = await writeList(`${dir.path}/recipients.txt`, numbers(50));
 
   const run = await runSend(file, server.url, ["--rate", "100"], {
-    env: { VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/other_private.key` },
+    env: { ...TEST_CREDENTIALS, VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/other_private.key` },
   });
 
   assert.equal(run.code, 2);
@@ -477,18 +319,23 @@ Deno.test("send with the wrong private key stops at once: exit 2, at most 2 requ
   assert.equal(run.summary!.stoppedBy, "auth");
   assert.equal(run.summary!.pending, 50);
   // Nothing was decided: a rerun with the right key sends to everyone.
-  const states = await replay(`${dir.path}/recipients.txt.journal.jsonl`);
+  const states = await replayJournal(`${dir.path}/recipients.txt.journal.jsonl`);
   assert.ok([...states.values()].every((state) => state.state === "pending"));
 });
 
 Deno.test("send interrupted with SIGINT exits 130 with a consistent journal; the rerun finishes", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 100 });
+  await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 100 });
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
 
-  const { run: stopped } = await interruptSend(server, file, ["--rate", "50"], "SIGINT", 30);
+  const { run: stopped } = await signalAfterAccepted(
+    server,
+    sendToMock(file, server.url, ["--rate", "50"]),
+    "SIGINT",
+    30,
+  );
 
   assert.equal(stopped.code, 130, stopped.stderr);
   const summary = stopped.summary!;
@@ -500,7 +347,7 @@ Deno.test("send interrupted with SIGINT exits 130 with a consistent journal; the
   const { lines, torn } = await readJournalLines(journalPath);
   assert.equal(torn, 0);
   const open = unfinishedSends(lines);
-  const states = await replay(journalPath);
+  const states = await replayJournal(journalPath);
   for (const to of open) assert.equal(states.get(to)?.state, "uncertain", to);
   assert.equal(open.size, summary.uncertain);
 
@@ -523,7 +370,7 @@ Deno.test("send interrupted with SIGINT exits 130 with a consistent journal; the
 
 Deno.test("send - reads recipients from standard input and journals them in --journal FILE", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0 });
+  await using server = await serveTestMock({ ratePerSecond: 0 });
   const list = numbers(20);
   const journalPath = `${dir.path}/stdin.journal.jsonl`;
   const stdin = list.map((to) => JSON.stringify({ to: `+${to}` })).join("\n") + "\n";
@@ -536,7 +383,7 @@ Deno.test("send - reads recipients from standard input and journals them in --jo
   assert.equal(run.summary!.accepted, 20);
   assert.equal(run.summary!.journal, journalPath);
   assertEachAcceptedOnce(server, list);
-  const states = await replay(journalPath);
+  const states = await replayJournal(journalPath);
   assert.deepEqual([...states.keys()].sort(), list);
 
   // The same input again: the journal knows them all, nothing is sent.
@@ -551,27 +398,21 @@ Deno.test("send - reads recipients from standard input and journals them in --jo
 Deno.test("a second SIGINT exits at once; the journal holds the in-flight sends as uncertain", async () => {
   await using dir = await tempDir();
   // Slow answers: the first Ctrl-C would wait up to 10 s for them; the second does not.
-  await using server = await mock({ ratePerSecond: 0, latencyMs: 3_000 });
+  await using server = await serveTestMock({ ratePerSecond: 0, latencyMs: 3_000 });
   const list = numbers(40);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
 
-  const child = sendCommand(file, server.url, ["--rate", "20"]).spawn();
-  const output = child.output();
-  const deadline = Date.now() + 20_000;
-  while (server.stats().arrivals < 5) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await output;
-      throw new Error("the sender never sent 5 requests");
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  const { child, output } = await spawnUntil(
+    sendToMock(file, server.url, ["--rate", "20"]),
+    () => server.stats().arrivals >= 5,
+    "sent 5 requests",
+  );
   const startMs = Date.now();
   child.kill("SIGINT");
   await new Promise((resolve) => setTimeout(resolve, 200));
   child.kill("SIGINT");
-  const stopped = finish(await output);
+  const stopped = finishSend(await output);
   const tookMs = Date.now() - startMs;
 
   assert.equal(stopped.code, 130, stopped.stderr);
@@ -580,12 +421,12 @@ Deno.test("a second SIGINT exits at once; the journal holds the in-flight sends 
   assert.ok(torn <= 1);
   const open = unfinishedSends((await readJournalLines(journalPath)).lines);
   assert.ok(open.size >= 4, `${open.size} sends in flight at the exit`);
-  const states = await replay(journalPath);
+  const states = await replayJournal(journalPath);
   for (const to of open) assert.equal(states.get(to)?.state, "uncertain", to);
 
   // Let the mock finish what it received, then resume without the doubtful ones.
   await new Promise((resolve) => setTimeout(resolve, 3_200));
-  await using fast = await mock({ ratePerSecond: 0 });
+  await using fast = await serveTestMock({ ratePerSecond: 0 });
   const rerun = await runSend(file, fast.url, ["--rate", "200"]);
   assert.equal(rerun.code, 1, "the numbers left uncertain keep the exit code at 1");
   assert.equal(rerun.summary!.previous?.uncertain, open.size);
@@ -602,7 +443,7 @@ Deno.test("send stops at the first 402 (out of credit): exit 1, everyone pending
   const list = numbers(30);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   {
-    await using broke = await mock({ ratePerSecond: 0, failRate: 1, failStatus: 402 });
+    await using broke = await serveTestMock({ ratePerSecond: 0, failRate: 1, failStatus: 402 });
     const run = await runSend(file, broke.url, ["--rate", "100"]);
 
     assert.equal(run.code, 1, run.stderr);
@@ -613,7 +454,7 @@ Deno.test("send stops at the first 402 (out of credit): exit 1, everyone pending
     // The first request goes alone, so an empty account costs one request.
     assert.equal(broke.stats().arrivals, 1);
   }
-  await using topped = await mock({ ratePerSecond: 0 });
+  await using topped = await serveTestMock({ ratePerSecond: 0 });
   const rerun = await runSend(file, topped.url, ["--rate", "100"]);
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.equal(rerun.summary!.accepted, 30);
@@ -622,7 +463,7 @@ Deno.test("send stops at the first 402 (out of credit): exit 1, everyone pending
 
 Deno.test("send to a wrong --base-url stops at the first answer (exit 2), fails nobody; the right URL sends all", async () => {
   await using dir = await tempDir();
-  await using server = await mock({ ratePerSecond: 0 });
+  await using server = await serveTestMock({ ratePerSecond: 0 });
   const list = numbers(20);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
 

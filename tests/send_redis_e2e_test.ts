@@ -6,132 +6,21 @@
  */
 
 import assert from "node:assert/strict";
-import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
-import { type MockVonageServer, serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
+import type { JournalState } from "../lib/journal.ts";
 import { connectRedis } from "../lib/redis/connect.ts";
 import { redisTest, startRedisServer } from "./redis_server.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const APP_ID = "politely-redis-e2e";
-const FROM = "Politely";
-const TEXT = "hi";
-const PUBLIC_KEY = await Deno.readTextFile(`${ROOT}fixtures/test_public.pem`);
-const ENV: Record<string, string> = {
-  VONAGE_APPLICATION_ID: APP_ID,
-  VONAGE_PRIVATE_KEY_PATH: `${ROOT}fixtures/test_private.key`,
-  VONAGE_PRIVATE_KEY: "",
-  VONAGE_FROM: "",
-  NO_COLOR: "1",
-};
-
-/** The parts of the `--json` summary these tests read. */
-interface Summary {
-  total: number;
-  accepted: number;
-  failed: number;
-  uncertain: number;
-  skipped: number;
-  pending: number;
-  attempts: number;
-  throttled: number;
-  stoppedBy?: string;
-  worker?: string;
-  queue?: {
-    key: string;
-    enqueued: number;
-    pending: number;
-    completed: number;
-    outcomes: Record<string, number>;
-  };
-}
-
-interface SendRun {
-  code: number;
-  signal: Deno.Signal | null;
-  stderr: string;
-  summary: Summary | undefined;
-}
-
-function numbers(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `1415555${String(i).padStart(4, "0")}`);
-}
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "politely-redis-e2e-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-function mock(options: { ratePerSecond: number; burst?: number; latencyMs?: number }) {
-  return serveMockVonage({ publicKey: PUBLIC_KEY, applicationId: APP_ID, seed: 1, ...options });
-}
-
-/** `main.ts send FILE --redis URL …` as a child process (not started). */
-function sendCommand(file: string, mockUrl: string, extra: string[]): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
-      "send",
-      file,
-      "--text",
-      TEXT,
-      "--from",
-      FROM,
-      "--base-url",
-      mockUrl,
-      "--json",
-      "--quiet",
-      ...extra,
-    ],
-    cwd: ROOT,
-    env: ENV,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-function finish(output: Deno.CommandOutput): SendRun {
-  const stdout = new TextDecoder().decode(output.stdout);
-  const last = stdout.trim().split("\n").at(-1) ?? "";
-  return {
-    code: output.code,
-    signal: output.signal,
-    stderr: new TextDecoder().decode(output.stderr),
-    summary: last.startsWith("{") ? JSON.parse(last) as Summary : undefined,
-  };
-}
-
-function acceptedCounts(server: MockVonageServer): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const { to } of server.messages()) counts.set(to, (counts.get(to) ?? 0) + 1);
-  return counts;
-}
-
-/** Start a sender and SIGKILL it once the mock has accepted `after` messages. */
-async function killAfter(
-  server: MockVonageServer,
-  command: Deno.Command,
-  after: number,
-): Promise<SendRun> {
-  const child = command.spawn();
-  const output = child.output();
-  const deadline = Date.now() + 20_000;
-  while (server.stats().accepted < after) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await output;
-      throw new Error(`the sender never reached ${after} accepted messages`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  child.kill("SIGKILL");
-  return finish(await output);
-}
+import {
+  acceptedCounts,
+  finishSend,
+  numbers,
+  replayJournal,
+  runSend,
+  sendToMock,
+  serveTestMock,
+  signalAfterAccepted,
+  tempDir,
+  writeList,
+} from "./support/send_cli.ts";
 
 interface JournalLine {
   type: string;
@@ -161,12 +50,6 @@ function inFlight(lines: JournalLine[]): Set<string> {
   return open;
 }
 
-async function replay(path: string): Promise<ReadonlyMap<string, JournalState>> {
-  const journal = await Journal.open(path, { from: FROM, textHash: await hashMessageText(TEXT) });
-  await journal.close();
-  return journal.previous;
-}
-
 function numbersIn(states: ReadonlyMap<string, JournalState>, state: string): Set<string> {
   return new Set([...states].filter(([, s]) => s.state === state).map(([to]) => to));
 }
@@ -176,21 +59,20 @@ redisTest(
   async () => {
     await using dir = await tempDir();
     await using redis = await startRedisServer();
-    await using server = await mock({ ratePerSecond: 20, burst: 2 });
+    await using server = await serveTestMock({ ratePerSecond: 20, burst: 2 });
     const list = numbers(60);
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const file = await writeList(`${dir.path}/recipients.txt`, list);
 
     const worker = (n: number) =>
-      sendCommand(file, server.url, [
+      runSend(file, server.url, [
         "--redis",
         redis.url,
         "--rate",
         "20",
         "--journal",
         `${dir.path}/worker${n}.journal.jsonl`,
-      ]).output();
-    const runs = (await Promise.all([worker(1), worker(2)])).map(finish);
+      ]);
+    const runs = await Promise.all([worker(1), worker(2)]);
 
     for (const run of runs) assert.equal(run.code, 0, run.stderr);
     const [one, two] = runs.map((run) => run.summary!);
@@ -234,17 +116,17 @@ redisTest(
     await using dir = await tempDir();
     await using redis = await startRedisServer();
     // Latency keeps several requests in flight, so the kill catches some mid-request.
-    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+    await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
     const list = numbers(100);
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const file = await writeList(`${dir.path}/recipients.txt`, list);
     const deadJournal = `${dir.path}/dead.journal.jsonl`;
     const heirJournal = `${dir.path}/heir.journal.jsonl`;
     const common = ["--redis", redis.url, "--rate", "50"];
 
-    const killed = await killAfter(
+    const { run: killed } = await signalAfterAccepted(
       server,
-      sendCommand(file, server.url, [...common, "--journal", deadJournal]),
+      sendToMock(file, server.url, [...common, "--journal", deadJournal]),
+      "SIGKILL",
       30,
     );
     assert.equal(killed.signal, "SIGKILL");
@@ -253,22 +135,20 @@ redisTest(
     const everStarted = new Set(deadLines.filter((l) => l.type === "sending").map((l) => l.to!));
     assert.ok(caughtInFlight.size > 0, "the kill caught no request in flight");
 
-    const heir = finish(
-      await sendCommand(file, server.url, [
-        ...common,
-        "--journal",
-        heirJournal,
-        "--redis-reclaim-after",
-        "1",
-      ]).output(),
-    );
+    const heir = await runSend(file, server.url, [
+      ...common,
+      "--journal",
+      heirJournal,
+      "--redis-reclaim-after",
+      "1",
+    ]);
 
     // Some numbers are in doubt, so not every recipient is known accepted: exit 1.
     assert.equal(heir.code, 1, heir.stderr);
     const summary = heir.summary!;
     assert.equal(summary.queue!.completed, 100, "the heir finished the queue");
     assert.equal(summary.queue!.pending, 0);
-    const heirStates = await replay(heirJournal);
+    const heirStates = await replayJournal(heirJournal);
     const uncertain = numbersIn(heirStates, "uncertain");
     assert.equal(summary.uncertain, uncertain.size);
     // Every request in flight at the kill is reported uncertain, and only numbers the dead
@@ -297,13 +177,12 @@ redisTest(
   async () => {
     await using dir = await tempDir();
     await using redis = await startRedisServer();
-    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
+    await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 150 });
     const list = numbers(80);
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const file = await writeList(`${dir.path}/recipients.txt`, list);
     const journal = `${dir.path}/worker.journal.jsonl`;
     // The default reclaim time (60 s) is far off: only its own name gets the entries back.
-    const command = sendCommand(file, server.url, [
+    const command = sendToMock(file, server.url, [
       "--redis",
       redis.url,
       "--rate",
@@ -312,17 +191,17 @@ redisTest(
       journal,
     ]);
 
-    await killAfter(server, command, 25);
+    await signalAfterAccepted(server, command, "SIGKILL", 25);
     const caughtInFlight = inFlight(await journalLines(journal));
     assert.ok(caughtInFlight.size > 0, "the kill caught no request in flight");
 
     const started = Date.now();
-    const rerun = finish(await command.output());
+    const rerun = finishSend(await command.output());
     assert.ok(Date.now() - started < 20_000, "the rerun did not wait for the reclaim time");
 
     assert.equal(rerun.code, 1, rerun.stderr);
     // Exactly the requests in flight at the kill are in doubt: the journal knows the rest.
-    const states = await replay(journal);
+    const states = await replayJournal(journal);
     assert.deepEqual([...numbersIn(states, "uncertain")].sort(), [...caughtInFlight].sort());
     assert.equal(numbersIn(states, "accepted").size, 80 - caughtInFlight.size);
     assert.equal(rerun.summary!.queue!.completed, 80);
@@ -340,27 +219,24 @@ redisTest(
   async () => {
     await using dir = await tempDir();
     await using redis = await startRedisServer();
-    await using server = await mock({ ratePerSecond: 50, burst: 2, latencyMs: 50 });
+    await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 50 });
     const list = numbers(60);
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, list.join("\n") + "\n");
+    const file = await writeList(`${dir.path}/recipients.txt`, list);
     const common = ["--redis", redis.url, "--rate", "50"];
 
-    const child = sendCommand(file, server.url, [...common, "--journal", `${dir.path}/a.jsonl`])
-      .spawn();
-    const output = child.output();
-    while (server.stats().accepted < 15) await new Promise((resolve) => setTimeout(resolve, 5));
-    child.kill("SIGINT");
-    const stopped = finish(await output);
+    const { run: stopped } = await signalAfterAccepted(
+      server,
+      sendToMock(file, server.url, [...common, "--journal", `${dir.path}/a.jsonl`]),
+      "SIGINT",
+      15,
+    );
     assert.equal(stopped.code, 130, stopped.stderr);
     assert.equal(stopped.summary!.stoppedBy, "interrupt");
     assert.ok(stopped.summary!.pending > 0, "it held some it never sent");
 
     // Another worker with the default reclaim time: handed-back entries need no waiting.
     const started = Date.now();
-    const other = finish(
-      await sendCommand(file, server.url, [...common, "--journal", `${dir.path}/b.jsonl`]).output(),
-    );
+    const other = await runSend(file, server.url, [...common, "--journal", `${dir.path}/b.jsonl`]);
     assert.ok(Date.now() - started < 20_000);
     assert.equal(other.code, 0, other.stderr);
     assert.equal(other.summary!.uncertain, 0);
@@ -375,9 +251,8 @@ redisTest(
   "send --redis refuses --adaptive and an unreachable server: exit 2, one line, nothing sent",
   async () => {
     await using dir = await tempDir();
-    await using server = await mock({ ratePerSecond: 0 });
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, numbers(5).join("\n") + "\n");
+    await using server = await serveTestMock({ ratePerSecond: 0 });
+    const file = await writeList(`${dir.path}/recipients.txt`, numbers(5));
     // A port nothing listens on.
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const deadUrl = `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
@@ -403,7 +278,7 @@ redisTest(
       ],
     ];
     for (const [name, extra, pattern] of cases) {
-      const run = finish(await sendCommand(file, server.url, extra).output());
+      const run = await runSend(file, server.url, extra);
       assert.equal(run.code, 2, `${name}: ${run.stderr}`);
       const lines = run.stderr.trimEnd().split("\n");
       assert.equal(lines.length, 1, `${name}: ${run.stderr}`);
@@ -421,20 +296,13 @@ redisTest(
   async () => {
     await using dir = await tempDir();
     await using redis = await startRedisServer();
-    const file = `${dir.path}/recipients.txt`;
-    await Deno.writeTextFile(file, numbers(3).join("\n") + "\n");
-    const reordered = `${dir.path}/reordered.txt`;
-    await Deno.writeTextFile(reordered, numbers(3).reverse().join("\n") + "\n");
+    const file = await writeList(`${dir.path}/recipients.txt`, numbers(3));
+    const reordered = await writeList(`${dir.path}/reordered.txt`, numbers(3).reverse());
 
     const dry = async (input: string) => {
-      const output = await sendCommand(input, "http://127.0.0.1:9", [
-        "--redis",
-        redis.url,
-        "--dry-run",
-      ]).output();
-      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-      const text = new TextDecoder().decode(output.stdout);
-      return /queue (politely:\{[0-9a-f]{24}\}:queue)/.exec(text)?.[1];
+      const run = await runSend(input, "http://127.0.0.1:9", ["--redis", redis.url, "--dry-run"]);
+      assert.equal(run.code, 0, run.stderr);
+      return /queue (politely:\{[0-9a-f]{24}\}:queue)/.exec(run.stdout)?.[1];
     };
     const first = await dry(file);
     assert.ok(first !== undefined);

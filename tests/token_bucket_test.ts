@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { type Clock, realClock } from "../lib/clock.ts";
+import { busiestSecond } from "./support/windows.ts";
 
 /** A FakeClock that counts how often it is asked to sleep. */
 class CountingClock extends FakeClock {
@@ -48,18 +49,6 @@ function lowestBalance(grants: Grant[], ratePerSecond: number, burst: number): n
     lowest = Math.min(lowest, balance);
   }
   return lowest;
-}
-
-/** The most grants in any one-second window [t, t + 1000] that starts at a grant. */
-function busiestSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  let end = 0;
-  for (let start = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! <= sorted[start]! + 1000) end++;
-    most = Math.max(most, end - start);
-  }
-  return most;
 }
 
 /** A small seeded generator (mulberry32), so the randomized test is reproducible. */

@@ -2,29 +2,28 @@
 // never meets a 429, the article's retry-on-429 way, and dropped answers that
 // must never turn into a second send.
 import assert from "node:assert/strict";
-import { serveMockVonage } from "../lib/mock/serve_mock_vonage.ts";
+import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
 import { retry } from "../lib/retry.ts";
 import { createRandom } from "../lib/seeded_random.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
-import { createVonageClient, type SendOutcome } from "../lib/vonage/messages.ts";
+import { createVonageClient, type SendOutcome, type VonageClient } from "../lib/vonage/messages.ts";
+import { serveTestMock, TEST_APPLICATION_ID, TEST_PRIVATE_KEY } from "./support/send_cli.ts";
 
-const publicKey = await Deno.readTextFile(new URL("../fixtures/test_public.pem", import.meta.url));
-const privateKey = await Deno.readTextFile(
-  new URL("../fixtures/test_private.key", import.meta.url),
-);
-const applicationId = "politely-test-app";
+/** A client of the test application for `server`. */
+function clientFor(server: MockVonageServer): VonageClient {
+  return createVonageClient({
+    applicationId: TEST_APPLICATION_ID,
+    privateKey: TEST_PRIVATE_KEY,
+    baseUrl: server.url,
+  });
+}
 
 const numbers = (count: number) =>
   Array.from({ length: count }, (_, i) => `1202555${String(1000 + i).padStart(4, "0")}`);
 
 Deno.test("50 sends paced by a TokenBucket at 10/s meet a 10/s mock (burst 2) with zero 429s", async () => {
-  await using server = await serveMockVonage({
-    publicKey,
-    applicationId,
-    ratePerSecond: 10,
-    burst: 2,
-  });
-  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  await using server = await serveTestMock({ ratePerSecond: 10, burst: 2 });
+  const client = clientFor(server);
   const bucket = new TokenBucket({ ratePerSecond: 10 });
   const outcomes: SendOutcome[] = [];
   const startMs = Date.now();
@@ -50,13 +49,8 @@ Deno.test("50 sends paced by a TokenBucket at 10/s meet a 10/s mock (burst 2) wi
 });
 
 Deno.test("50 sends the article's way (no pacing, retry each 429) all end accepted, none twice", async () => {
-  await using server = await serveMockVonage({
-    publicKey,
-    applicationId,
-    ratePerSecond: 10,
-    burst: 2,
-  });
-  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  await using server = await serveTestMock({ ratePerSecond: 10, burst: 2 });
+  const client = clientFor(server);
   const random = createRandom(7);
   let throttled = 0;
   const outcomes = await Promise.all(
@@ -85,14 +79,8 @@ Deno.test("50 sends the article's way (no pacing, retry each 429) all end accept
 });
 
 Deno.test("a dropped answer is reported uncertain and never silently sent again", async () => {
-  await using server = await serveMockVonage({
-    publicKey,
-    applicationId,
-    ratePerSecond: 0,
-    dropRate: 0.5,
-    seed: 7,
-  });
-  const client = createVonageClient({ applicationId, privateKey, baseUrl: server.url });
+  await using server = await serveTestMock({ ratePerSecond: 0, dropRate: 0.5, seed: 7 });
+  const client = clientFor(server);
   const outcomes: SendOutcome[] = [];
   // One after another, so that without care a kept-alive connection would be reused.
   for (const to of numbers(40)) {
