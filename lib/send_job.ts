@@ -559,10 +559,17 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     const { to } = recipient;
     const message: SmsMessage = { to, from, text: recipient.text ?? text };
     let last: SendOutcome | undefined;
-    // The first answer that left this message in doubt (with `retryUncertain`). From then
-    // on it is never `released`: a later 429 does not undo an earlier acceptance, so a
-    // crash replays it as uncertain, and it ends uncertain unless a later try is accepted.
-    let doubt: UncertainOutcome | undefined;
+    // The first answer that left this message in doubt: in this run (with
+    // `retryUncertain`), in an earlier run (resent with `resendUncertain`), or on a
+    // dead worker (a queue's `doubt`). From then on it is never `released`: a later
+    // 429 does not undo an earlier acceptance, so a crash replays it as uncertain,
+    // and it ends uncertain unless a later try is accepted.
+    const earlier = previous.get(to);
+    let doubt: UncertainOutcome | undefined = earlier?.state === "uncertain"
+      ? { kind: "uncertain", reason: earlier.reason }
+      : recipient.doubt !== undefined
+      ? { kind: "uncertain", reason: recipient.doubt }
+      : undefined;
     let sendError: { error: unknown } | undefined;
     // The run stopped, and this request never left or its answer came too late to retry.
     const isStop = (error: unknown): boolean =>

@@ -784,6 +784,45 @@ Deno.test("runSendJob() skips numbers an earlier run decided, and sends pending 
   }
 });
 
+Deno.test("runSendJob() resending an earlier uncertain keeps the doubt: 429s end uncertain, never failed or pending", async () => {
+  const [only] = recipients(1);
+  const previous = new Map<string, JournalState>([
+    [only!.to, { state: "uncertain", reason: "server error 500", attempts: 1 }],
+  ]);
+  // Retries run out on 429s: the earlier try may have been delivered, so not "failed".
+  {
+    const clock = new FakeClock();
+    const log = new Log(clock);
+    const api = new FakeApi(log, () => throttled());
+    const result = await run(clock, [only!], api, {
+      previous,
+      resendUncertain: true,
+      maxTries: 2,
+    });
+    assert.equal(result.failed, 0);
+    assert.equal(result.uncertain, 1);
+    assert.deepEqual(log.typesOf(only!.to, "released", "failed", "uncertain"), ["uncertain"]);
+  }
+  // Stopped after a 429: no `released`, so a rerun without the flag does not resend it.
+  {
+    const clock = new FakeClock();
+    const log = new Log(clock);
+    const stop = new AbortController();
+    const api = new FakeApi(log, () => {
+      queueMicrotask(() => stop.abort());
+      return throttled();
+    });
+    const result = await run(clock, [only!], api, {
+      previous,
+      resendUncertain: true,
+      signal: stop.signal,
+    });
+    assert.equal(result.pending, 0);
+    assert.equal(result.uncertain, 1);
+    assert.deepEqual(log.typesOf(only!.to, "released", "failed", "uncertain"), ["uncertain"]);
+  }
+});
+
 Deno.test("runSendJob() with a journal file: a rerun sends only what is still pending", async () => {
   const directory = await Deno.makeTempDir({ prefix: "send_job_test_" });
   try {

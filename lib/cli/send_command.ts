@@ -516,8 +516,13 @@ export async function runSendCommand(
         quiet: values.quiet ?? false,
       }, io);
     } finally {
-      await shared?.close();
-      await journal.close();
+      try {
+        await shared?.close();
+      } finally {
+        // A failed journal write was already reported (as a UsageError saying what to
+        // do); closing rethrows it, which must not hide that message.
+        await journal.close().catch(() => {});
+      }
     }
   } finally {
     if (spooled) await Deno.remove(spooled).catch(() => {});
