@@ -476,6 +476,7 @@ export async function runSendCommand(
       ? Journal.none()
       : await openJournal(values.journal ?? defaultJournalPath(input), from, text);
     let shared: SharedSend | undefined;
+    let code: number;
     try {
       if (redis !== undefined && digest !== undefined) {
         shared = await openShared(redis, journal, digest, {
@@ -493,7 +494,7 @@ export async function runSendCommand(
             `${ratePerSecond}/s`,
         );
       }
-      return await send(path, {
+      code = await send(path, {
         journal,
         shared,
         checked,
@@ -515,15 +516,20 @@ export async function runSendCommand(
         json: values.json ?? false,
         quiet: values.quiet ?? false,
       }, io);
-    } finally {
-      try {
-        await shared?.close();
-      } finally {
-        // A failed journal write was already reported (as a UsageError saying what to
-        // do); closing rethrows it, which must not hide that message.
-        await journal.close().catch(() => {});
-      }
+    } catch (error) {
+      // Whatever went wrong is the news: closing must not replace it (a failed journal
+      // write, already explained, would be rethrown by close()).
+      await shared?.close().catch(() => {});
+      await journal.close().catch(() => {});
+      throw error;
     }
+    // The run went well: a failure to flush the last records is news, and reported.
+    try {
+      await shared?.close();
+    } finally {
+      await finishJournal(journal);
+    }
+    return code;
   } finally {
     if (spooled) await Deno.remove(spooled).catch(() => {});
   }
@@ -540,6 +546,22 @@ async function checkJournalPlace(path: string): Promise<void> {
   }
   const existing = await Deno.stat(path).catch(() => undefined);
   if (existing?.isDirectory) throw new UsageError(`the journal ${path} is a directory; ${fix}`);
+}
+
+/** Flush or close the journal after a good run: a failed final write becomes a clear message. */
+async function finishJournal(journal: Journal, how: "flush" | "close" = "close"): Promise<void> {
+  try {
+    await (how === "flush" ? journal.flush() : journal.close());
+  } catch (error) {
+    if (error instanceof JournalError) {
+      throw new UsageError(
+        `${error.message}; the last outcomes may be missing from the journal, and a rerun ` +
+          "treats those numbers as uncertain (--resend-uncertain sends them again)",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 async function openJournal(path: string, from: string, text: string | undefined): Promise<Journal> {
@@ -806,7 +828,7 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
     progress.stop();
     for (const name of signals) Deno.removeSignalListener(name, onInterrupt);
   }
-  await plan.journal.flush();
+  await finishJournal(plan.journal, "flush");
 
   const summary: SendSummary & {
     stoppedBy?: string;
