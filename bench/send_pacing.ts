@@ -106,6 +106,7 @@ function sendWithLibrary(url: string, polite: boolean) {
     concurrency: polite ? 16 : messages,
     backoff: polite ? {} : { strategy: "exponential", jitter: "full", baseMs: 1000, capMs },
     easeOnThrottle: polite ? 0.02 : 0,
+    paceDepartures: polite,
     random: createRandom(seed),
   });
 }

@@ -34,6 +34,7 @@ import type { JournalState } from "./journal.ts";
 import type { Limiter } from "./limiter.ts";
 import type { Recipient } from "./recipients.ts";
 import { retry, RetryError } from "./retry.ts";
+import { TokenBucket } from "./token_bucket.ts";
 import type { SendOutcome, SmsMessage, UncertainOutcome } from "./vonage/messages.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
@@ -216,11 +217,28 @@ export interface SendJobOptions<R extends SendRecipient = SendRecipient> {
   backoff?: BackoffOptions;
   /**
    * The configured rate, used for the default backoff base, the pause after a
-   * 429 without a hint, and the summary.
+   * 429 without a hint, pacing departures, and the summary.
    *
    * @default {1}
    */
   ratePerSecond?: number;
+  /**
+   * The configured burst, for pacing departures.
+   *
+   * @default {1}
+   */
+  burst?: number;
+  /**
+   * Space the requests' actual departures at `ratePerSecond` (with `burst`) too.
+   * The limiter grants tokens at the right pace, but the durable `sending`
+   * write (an fsync) and `beforeSend` come between the grant and the request:
+   * a slow disk or server would hold requests back and then let them leave
+   * together. A local token bucket right before each request re-spaces them;
+   * in steady state it never waits. Turn it off only to send unpaced on purpose.
+   *
+   * @default {true}
+   */
+  paceDepartures?: boolean;
   /**
    * After each 429, lower the limiter's rate by this share (via `setRate`, when
    * the limiter has one), never below `minRateShare` of the configured rate, and
@@ -414,6 +432,8 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     maxTimeMs = 300_000,
     maxTries = Infinity,
     ratePerSecond = 1,
+    burst = 1,
+    paceDepartures = true,
     easeOnThrottle = 0.02,
     minRateShare = 0.8,
     retryUncertain = false,
@@ -456,6 +476,8 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
   // A bad schedule fails here, before anything is sent, not on the first retry.
   createBackoff(backoff);
   const floorRate = ratePerSecond * minRateShare;
+  // Validated here, before anything is sent (a bad burst is a RangeError).
+  const departures = paceDepartures ? new TokenBucket({ ratePerSecond, burst, clock }) : undefined;
 
   const counts = emptySendCounts();
   const failedByReason: Record<string, number> = {};
@@ -616,6 +638,14 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
         if (admitted.aborted) {
           await release("not sent: the run stopped");
           admitted.throwIfAborted();
+        }
+      }
+      if (departures !== undefined) {
+        try {
+          await departures.take(1, { signal: admitted });
+        } catch (error) {
+          await release("not sent: the run stopped");
+          throw error;
         }
       }
       firstSendMs ??= clock.now();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createRandom } from "../lib/seeded_random.ts";
+import { busiestSecond } from "./support/windows.ts";
 import { FakeClock } from "../lib/fake_clock.ts";
 import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
 import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/limiter.ts";
@@ -550,6 +551,8 @@ Deno.test("runSendJob() pauses the limiter after a 429: the hint, else the backo
     concurrency: 1,
     easeOnThrottle: 0,
     backoff: { ...constantNoJitter, baseMs: 10_000 },
+    // The limiter's pauses alone (departure pacing has its own test).
+    paceDepartures: false,
   });
 
   assert.deepEqual(limiter.pauses, [{ atMs: 0, ms: 10_000 }, { atMs: 10_000, ms: 3_000 }]);
@@ -1251,6 +1254,8 @@ Deno.test("runSendJob() awaits beforeSend after the durable sending record, befo
   await run(clock, list, api, {
     journal: new RecordingJournal(log, { sendingDelayMs: 5 }),
     backoff: constantNoJitter,
+    // Exact gaps between the steps (departure pacing has its own test).
+    paceDepartures: false,
     beforeSend: async (recipient) => {
       log.add("before", recipient.to);
       await clock.sleep(3);
@@ -1350,4 +1355,45 @@ Deno.test("runSendJob() stops reading a function source when the run stops; what
   assert.equal(pending, result.pending);
   assert.ok(result.pending >= 1);
   assertBalanced(result);
+});
+
+Deno.test("runSendJob() re-spaces departures after a slow journal write: no bunching, never over rate + burst", async () => {
+  // One `sending` write stalls for 200 ms (a loaded disk) while tokens keep coming at
+  // 50/s: without departure pacing the held requests leave together.
+  const runWithStall = async (paceDepartures: boolean) => {
+    const clock = new FakeClock();
+    const log = new Log(clock);
+    let stalls = 1;
+    const journal = new RecordingJournal(log);
+    const slowJournal: SendJournal = {
+      sending: async (to) => {
+        if (log.count("call") === 10 && stalls-- > 0) await clock.sleep(200);
+        await journal.sending(to);
+      },
+      released: (to, reason) => journal.released(to, reason),
+      accepted: (to, uuid) => journal.accepted(to, uuid),
+      failed: (to, reason) => journal.failed(to, reason),
+      uncertain: (to, reason) => journal.uncertain(to, reason),
+    };
+    const api = new FakeApi(log);
+    const limiter = new TokenBucket({ ratePerSecond: 50, burst: 1, clock });
+    const result = await run(clock, recipients(100), api, {
+      limiter,
+      journal: slowJournal,
+      ratePerSecond: 50,
+      concurrency: 16,
+      paceDepartures,
+    });
+    assert.equal(result.accepted, 100);
+    const times = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    return { smallestGap: Math.min(...gaps), busiest: busiestSecond(times) };
+  };
+
+  const paced = await runWithStall(true);
+  assert.ok(paced.smallestGap >= 20 - 1e-9, `smallest gap ${paced.smallestGap} ms`);
+  assert.ok(paced.busiest <= 50 + 1, `busiest second ${paced.busiest}`);
+  // The same stall without it: requests bunch (this is what the pacing prevents).
+  const unpaced = await runWithStall(false);
+  assert.ok(unpaced.smallestGap < 1, `unpaced smallest gap ${unpaced.smallestGap} ms`);
 });

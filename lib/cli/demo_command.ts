@@ -105,6 +105,7 @@ async function runOnce(
     // The cap keeps the demo short; the article let delays grow without one.
     backoff: polite ? {} : { strategy: "exponential", jitter: "full", baseMs: 1000, capMs: 8000 },
     easeOnThrottle: polite ? 0.02 : 0,
+    paceDepartures: polite,
     random: createRandom(seed),
   });
   const stats = server.stats();

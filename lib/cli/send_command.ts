@@ -790,6 +790,7 @@ async function send(path: string, plan: SendPlan, io: SendCommandIo): Promise<nu
       maxTimeMs: plan.maxTimeMs,
       maxTries: plan.maxTries,
       ratePerSecond: plan.ratePerSecond,
+      burst: plan.burst,
       backoff: { strategy: plan.strategy, jitter: plan.jitter },
       easeOnThrottle: plan.adaptive ? 0 : 0.02,
       retryUncertain: plan.retryUncertain,
