@@ -128,10 +128,14 @@ export interface SendJournal {
   uncertain(to: string, reason: string): Promise<void>;
 }
 
-/** The one call the job makes to the API. */
+/**
+ * The one call the job makes to the API. `beforeRetry` is for a client that
+ * retries once by itself (the Vonage client, with a fresh token after a 401):
+ * it takes a token for that request too, so it is paced like any other.
+ */
 export type SendSms = (
   message: SmsMessage,
-  options: { signal: AbortSignal },
+  options: { signal: AbortSignal; beforeRetry?: () => Promise<void> },
 ) => Promise<SendOutcome>;
 
 /** Counters the job keeps while it runs. */
@@ -652,7 +656,14 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
       counts.attempts++;
       let answer: SendOutcome;
       try {
-        answer = await sendSms(message, { signal: inFlight.signal });
+        answer = await sendSms(message, {
+          signal: inFlight.signal,
+          beforeRetry: async () => {
+            await limiter.take(1, { signal: admitted });
+            await departures?.take(1, { signal: admitted });
+            counts.attempts++;
+          },
+        });
       } catch (error) {
         // sendSms throws only before the request leaves: nothing was sent.
         sendError = { error };

@@ -13,6 +13,7 @@ import {
   type SendJournal,
   type SendRecipient,
   type SendSettlement,
+  type SendSms,
 } from "../lib/send_job.ts";
 import { TokenBucket } from "../lib/token_bucket.ts";
 import type { SendOutcome, SmsMessage } from "../lib/vonage/messages.ts";
@@ -1396,4 +1397,28 @@ Deno.test("runSendJob() re-spaces departures after a slow journal write: no bunc
   // The same stall without it: requests bunch (this is what the pacing prevents).
   const unpaced = await runWithStall(false);
   assert.ok(unpaced.smallestGap < 1, `unpaced smallest gap ${unpaced.smallestGap} ms`);
+});
+
+Deno.test("runSendJob() paces a client's own retry after a 401 like any other request", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(3);
+  // Like the Vonage client: a 401, then one retry with a fresh token, by itself.
+  let first = true;
+  const sendSms: SendSms = async (message, options) => {
+    log.add("call", message.to);
+    if (first) {
+      first = false;
+      await options.beforeRetry?.();
+      log.add("call", message.to);
+    }
+    return accepted(message.to, 1);
+  };
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 1, clock });
+  const result = await run(clock, list, new FakeApi(log), { sendSms, limiter, concurrency: 4 });
+
+  const times = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+  assert.deepEqual(times, [0, 50, 100, 150]);
+  assert.equal(result.attempts, 4, "the client's retry is a request too");
+  assert.equal(result.accepted, 3);
 });

@@ -280,6 +280,42 @@ Deno.test("sendSms() re-mints once after a 401 and succeeds with the fresh token
   }
 });
 
+Deno.test("sendSms() awaits beforeRetry before its retry after a 401, and rejects with its reason", async () => {
+  const { url, seen, server } = startServer();
+  try {
+    const client = createVonageClient({
+      applicationId: APP_ID,
+      privateKey: PRIVATE_PEM,
+      baseUrl: `${url}/expired-once`,
+    });
+    let paced = 0;
+    const outcome = await client.sendSms(SMS, {
+      beforeRetry: () => {
+        paced++;
+        assert.equal(seen.length, 1, "called between the 401 and the retry");
+        return Promise.resolve();
+      },
+    });
+    assert.equal(outcome.kind, "accepted");
+    assert.equal(paced, 1);
+    assert.equal(seen.length, 2);
+
+    const stop = new Error("the run stopped");
+    await assert.rejects(
+      createVonageClient({
+        applicationId: APP_ID,
+        privateKey: PRIVATE_PEM,
+        baseUrl: `${url}/unauthorized`,
+      })
+        .sendSms(SMS, { beforeRetry: () => Promise.reject(stop) }),
+      (error) => error === stop,
+    );
+    assert.equal(seen.length, 3, "no retry after beforeRetry rejected");
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("sendSms() reports auth after a 401 with a fresh token too, and stops there", async () => {
   const { url, seen, server } = startServer();
   try {

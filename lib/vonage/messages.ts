@@ -443,6 +443,14 @@ export interface SendSmsOptions {
    * @default {the client's timeoutMs}
    */
   timeoutMs?: number;
+  /**
+   * Awaited before the one retry with a fresh token after a 401, so that a
+   * caller who paces its requests can take a token for it too. If it rejects,
+   * `sendSms` rejects with that reason (the 401 means nothing was accepted).
+   *
+   * @default {undefined}
+   */
+  beforeRetry?: () => Promise<void>;
 }
 
 /**
@@ -749,6 +757,7 @@ export function createVonageClient(options: VonageClientOptions): VonageClient {
       if (!first.unauthorized) return first.outcome;
       // A 401 may mean an expired or clock-skewed token: one fresh token decides.
       tokens.invalidate(token);
+      await sendOptions.beforeRetry?.();
       token = await tokens.get();
       signal?.throwIfAborted();
       return (await attempt(body, token, signal, timeoutMs)).outcome;
