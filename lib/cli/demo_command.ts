@@ -18,7 +18,7 @@ import { runSendJob, type SendJobResult } from "../send_job.ts";
 import { createRandom } from "../seeded_random.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { createVonageClient } from "../vonage/messages.ts";
-import { parseFlags } from "./parse_flags.ts";
+import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 const HELP = `Usage: main.ts demo [options]
@@ -163,14 +163,8 @@ export async function runDemoCommand(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const ratePerSecond = Number(values.rate ?? 10);
-  const burst = Number(values.burst ?? 2);
-  if (!(ratePerSecond > 0 && Number.isFinite(ratePerSecond))) {
-    throw new UsageError(`--rate must be a positive number, got '${values.rate}'`);
-  }
-  if (!(Number.isInteger(burst) && burst >= 1)) {
-    throw new UsageError(`--burst must be a whole number of at least 1, got '${values.burst}'`);
-  }
+  const ratePerSecond = positiveNumber("rate", values.rate, 10);
+  const burst = positiveInteger("burst", values.burst, 2);
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(seed)) {
     throw new UsageError(`--seed must be an integer, got '${values.seed}'`);

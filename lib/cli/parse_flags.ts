@@ -60,3 +60,43 @@ function describe(message: string, args: string[]): string {
   }
   return message.replace(/\s*\n\s*/g, " ").split(/\.\s/)[0]!.replace(/\.$/, "");
 }
+
+/**
+ * A flag that must be a positive number: its value, or `fallback` when absent.
+ *
+ * @example Reading --rate
+ * ```ts
+ * import { positiveNumber } from "./parse_flags.ts";
+ *
+ * console.log(positiveNumber("rate", "2.5", 1), positiveNumber("rate", undefined, 1)); // 2.5 1
+ * ```
+ */
+export function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`--${flag} must be a positive number, got '${raw}'`);
+  }
+  return value;
+}
+
+/**
+ * A flag that must be a positive whole number: its value, or `fallback` when
+ * absent (which may be `Infinity`, meaning "no limit").
+ *
+ * @example Reading --burst
+ * ```ts
+ * import { positiveInteger } from "./parse_flags.ts";
+ *
+ * console.log(positiveInteger("burst", "2", 1)); // 2
+ * ```
+ */
+export function positiveInteger(flag: string, raw: string | undefined, fallback: number): number {
+  // The default may be Infinity ("no limit"), which is not a whole number but is meant.
+  if (raw === undefined) return fallback;
+  const value = positiveNumber(flag, raw, fallback);
+  if (!Number.isInteger(value)) {
+    throw new UsageError(`--${flag} must be a whole number, got '${raw}'`);
+  }
+  return value;
+}

@@ -40,7 +40,7 @@ import {
   RedisUnreachableError,
   SharedSend,
 } from "./send_shared.ts";
-import { parseFlags } from "./parse_flags.ts";
+import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 const HELP = `Usage: main.ts send RECIPIENTS|- --text TEXT [options]
@@ -123,25 +123,6 @@ const defaultIo: SendCommandIo = {
   stdout: (text) => console.log(text),
   stderr: (text) => console.error(text),
 };
-
-function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new UsageError(`--${flag} must be a positive number, got '${raw}'`);
-  }
-  return value;
-}
-
-function positiveInteger(flag: string, raw: string | undefined, fallback: number): number {
-  // The default may be Infinity ("no limit"), which is not a whole number but is meant.
-  if (raw === undefined) return fallback;
-  const value = positiveNumber(flag, raw, fallback);
-  if (!Number.isInteger(value)) {
-    throw new UsageError(`--${flag} must be a whole number, got '${raw}'`);
-  }
-  return value;
-}
 
 function parseSendArgs(args: string[]) {
   return parseFlags("send", args, {
