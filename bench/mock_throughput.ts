@@ -19,7 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { importPKCS8, SignJWT } from "jose";
+import { importPKCS8, SignJWT } from "../lib/deps/jose.ts";
 import { serveMockVonage, type ServeMockVonageOptions } from "../lib/mock/mod.ts";
 
 const SMS = { message_type: "text", channel: "sms", to: "447700900001", from: "Acme", text: "Hi" };

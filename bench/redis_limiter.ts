@@ -10,7 +10,7 @@
  */
 
 import { RedisLimiter } from "../lib/redis/mod.ts";
-import { redisInstalled, startRedisServer } from "../tests/redis_server.ts";
+import { redisInstalled, startRedisServer } from "../tests/support/redis_server.ts";
 
 const OPS_PER_CASE = 20_000;
 

@@ -19,13 +19,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { Journal } from "../lib/journal.ts";
-import type { Limiter } from "../lib/limiter.ts";
-import type { Recipient } from "../lib/recipients.ts";
-import { createRandom } from "../lib/seeded_random.ts";
-import { runSendJob } from "../lib/send_job.ts";
-import { TokenBucket } from "../lib/token_bucket.ts";
-import { createVonageClient } from "../lib/vonage/messages.ts";
+import { Journal } from "../lib/send/journal.ts";
+import type { Limiter } from "../lib/core/limiter.ts";
+import type { Recipient } from "../lib/send/recipients.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
+import { runSendJob } from "../lib/send/send_job.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
+import { createVonageClient } from "../lib/vonage/mod.ts";
 import {
   FROM,
   numbers,

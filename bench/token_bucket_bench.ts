@@ -6,8 +6,8 @@
  * Run: `deno bench bench/token_bucket_bench.ts`
  */
 
-import { RateLimiter, TokenBucket as LimiterTokenBucket } from "limiter";
-import { TokenBucket } from "../lib/token_bucket.ts";
+import { LimiterTokenBucket, RateLimiter } from "./peers.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
 
 const HUGE = 1e9;
 

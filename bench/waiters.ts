@@ -12,8 +12,8 @@
  * politely with both.
  */
 
-import { TokenBucket as LimiterTokenBucket } from "limiter";
-import { TokenBucket } from "../lib/token_bucket.ts";
+import { LimiterTokenBucket } from "./peers.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
 
 const WAITERS = 100_000;
 const RATE_PER_SECOND = 50_000;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { AdaptiveLimiter, type AdaptiveLimiterOptions } from "../lib/adaptive_limiter.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { TokenBucket } from "../lib/token_bucket.ts";
+import { AdaptiveLimiter, type AdaptiveLimiterOptions } from "../lib/core/adaptive_limiter.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
 
 const BETA = 0.7;
 const C = 0.4;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRandom } from "../lib/seeded_random.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
 import {
   applyJitter,
   BACKOFF_STRATEGIES,
@@ -9,7 +9,7 @@ import {
   createBackoff,
   decorrelatedDelayMs,
   JITTERS,
-} from "../lib/backoff.ts";
+} from "../lib/core/backoff.ts";
 
 /** A `random` that plays back the given values, then fails loudly. */
 function scripted(values: number[]): () => number {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { realClock } from "../lib/clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { realClock } from "../lib/core/clock.ts";
 
 Deno.test("FakeClock.advance() wakes sleepers in time order and runs their continuations", async () => {
   const clock = new FakeClock();

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../lib/fake_clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
 import {
   hashMessageText,
   Journal,
   JournalError,
   type JournalErrorCode,
   type JournalHeader,
-} from "../lib/journal.ts";
+} from "../lib/send/journal.ts";
 
 const header: JournalHeader = { from: "Acme", textHash: "sha256:" + "ab".repeat(32) };
 

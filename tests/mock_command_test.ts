@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { importPKCS8, SignJWT } from "jose";
+import { importPKCS8, SignJWT } from "../lib/deps/jose.ts";
 import { DEFAULT_MOCK_APP_ID, MOCK_USAGE, runMockCommand } from "../lib/cli/mock_command.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { serveMockVonage } from "../lib/mock/mod.ts";

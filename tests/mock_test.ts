@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { generateVonageKeyPair } from "../lib/mock/key_pair.ts";
-import { importPKCS8, SignJWT } from "jose";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { parseRateLimit } from "../lib/rate_limit_headers.ts";
+import { importPKCS8, SignJWT } from "../lib/deps/jose.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { parseRateLimit } from "../lib/core/rate_limit_headers.ts";
 import {
   createMockVonage,
   DroppedConnectionError,

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../lib/clock.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/limiter.ts";
-import { defaultClassify, failedBeforeSending, politeFetch } from "../lib/polite_fetch.ts";
-import { RetryError } from "../lib/retry.ts";
-import { TokenBucket } from "../lib/token_bucket.ts";
+import type { Clock } from "../lib/core/clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/core/limiter.ts";
+import { defaultClassify, failedBeforeSending, politeFetch } from "../lib/core/polite_fetch.ts";
+import { RetryError } from "../lib/core/retry.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
 
 /** A limiter that grants at once and writes down what it was told, and when. */
 class RecordingLimiter implements Limiter {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../lib/fake_clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
 import {
   formatSummary,
   Progress,
@@ -7,7 +7,7 @@ import {
   type ProgressEnv,
   type ProgressWriter,
   type SendSummary,
-} from "../lib/progress.ts";
+} from "../lib/send/progress.ts";
 
 const ESC = "\x1b";
 const CLEAR = `\r${ESC}[2K`;

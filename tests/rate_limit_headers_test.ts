@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRateLimit, parseRetryAfter, serverDelayMs } from "../lib/rate_limit_headers.ts";
+import { parseRateLimit, parseRetryAfter, serverDelayMs } from "../lib/core/rate_limit_headers.ts";
 
 const NOW = Date.UTC(2026, 9, 21, 7, 27, 0); // Wed, 21 Oct 2026 07:27:00 GMT
 

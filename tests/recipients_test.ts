@@ -5,7 +5,7 @@ import {
   readRecipients,
   type ReadRecipientsOptions,
   type RecipientEntry,
-} from "../lib/recipients.ts";
+} from "../lib/send/recipients.ts";
 
 const encoder = new TextEncoder();
 

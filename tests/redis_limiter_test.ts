@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { RedisLimiter } from "../lib/redis/gcra_limiter.ts";
+import { RedisLimiter } from "../lib/redis/redis_limiter.ts";
 import { connectRedis, type RedisConnection } from "../lib/redis/connect.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { redisTest, startRedisServer } from "./redis_server.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { redisTest, startRedisServer } from "./support/redis_server.ts";
 import { busiestSecond } from "./support/windows.ts";
 
 /** A FakeClock that remembers every sleep it was asked for. */

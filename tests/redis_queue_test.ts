@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { RedisWorkQueue } from "../lib/redis/work_queue.ts";
 import { connectRedis } from "../lib/redis/connect.ts";
-import { RedisLimiter } from "../lib/redis/gcra_limiter.ts";
-// deno-lint-ignore no-import-prefix
-import { createClient } from "npm:@redis/client@^6.3.1";
-import { redisTest, startRedisServer } from "./redis_server.ts";
+import { RedisLimiter } from "../lib/redis/redis_limiter.ts";
+import { createClient } from "../lib/deps/redis_client.ts";
+import { redisTest, startRedisServer } from "./support/redis_server.ts";
 
 interface Job {
   to: string;

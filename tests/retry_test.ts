@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { createRandom } from "../lib/seeded_random.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { realClock } from "../lib/clock.ts";
-import { type BackoffOptions, createBackoff } from "../lib/backoff.ts";
-import { retry, RetryError, type RetryHookContext, type RetryOptions } from "../lib/retry.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { realClock } from "../lib/core/clock.ts";
+import { type BackoffOptions, createBackoff } from "../lib/core/backoff.ts";
+import { retry, RetryError, type RetryHookContext, type RetryOptions } from "../lib/core/retry.ts";
 
 /** A fixed schedule without jitter: every retry waits `delayMs`. */
 function constant(delayMs: number): BackoffOptions {

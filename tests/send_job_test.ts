@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { createRandom } from "../lib/seeded_random.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
 import { busiestSecond } from "./support/windows.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { hashMessageText, Journal, type JournalState } from "../lib/journal.ts";
-import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/limiter.ts";
-import type { Recipient } from "../lib/recipients.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { hashMessageText, Journal, type JournalState } from "../lib/send/journal.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/core/limiter.ts";
+import type { Recipient } from "../lib/send/recipients.ts";
 import {
   runSendJob,
   type SendCounts,
@@ -14,9 +14,9 @@ import {
   type SendRecipient,
   type SendSettlement,
   type SendSms,
-} from "../lib/send_job.ts";
-import { TokenBucket } from "../lib/token_bucket.ts";
-import type { SendOutcome, SmsMessage } from "../lib/vonage/messages.ts";
+} from "../lib/send/send_job.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
+import type { SendOutcome, SmsMessage } from "../lib/vonage/mod.ts";
 
 // ---------------------------------------------------------------------------
 // Outcomes, as the Vonage client reports them.

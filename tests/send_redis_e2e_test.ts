@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import type { JournalState } from "../lib/journal.ts";
+import type { JournalState } from "../lib/send/journal.ts";
 import { connectRedis } from "../lib/redis/connect.ts";
-import { redisTest, startRedisServer } from "./redis_server.ts";
+import { redisTest, startRedisServer } from "./support/redis_server.ts";
 import {
   acceptedCounts,
   finishSend,

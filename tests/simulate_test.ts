@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { createBackoff } from "../lib/backoff.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { createBackoff } from "../lib/core/backoff.ts";
 import {
   type ArticleResult,
   retryLikePythonBackoff,
@@ -14,7 +14,7 @@ import {
   simulateContention,
 } from "../lib/simulate/contention.ts";
 import { runPacingWorld, simulatePacing } from "../lib/simulate/pacing.ts";
-import { createNormal, createRandom, deriveSeed } from "../lib/seeded_random.ts";
+import { createNormal, createRandom, deriveSeed } from "../lib/core/seeded_random.ts";
 import { TickClock } from "../lib/simulate/tick_clock.ts";
 import { articleCallsChart, contentionTimeChart, renderSvg } from "../lib/simulate/charts.ts";
 import { runSimulateCommand } from "../lib/cli/simulate_command.ts";

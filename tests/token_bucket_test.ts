@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { TokenBucket } from "../lib/token_bucket.ts";
-import { FakeClock } from "../lib/fake_clock.ts";
-import { type Clock, realClock } from "../lib/clock.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
+import { type Clock, realClock } from "../lib/core/clock.ts";
 import { busiestSecond } from "./support/windows.ts";
 
 /** A FakeClock that counts how often it is asked to sleep. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../lib/fake_clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
 import { VonageCredentialsError } from "../lib/vonage/jwt.ts";
 import { VonageTokenSource } from "../lib/vonage/token_source.ts";
 

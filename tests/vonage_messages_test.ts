@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../lib/fake_clock.ts";
+import { FakeClock } from "../lib/core/fake_clock.ts";
 import { VonageCredentialsError } from "../lib/vonage/jwt.ts";
-import { createVonageClient, type SendOutcome } from "../lib/vonage/messages.ts";
+import { createVonageClient, type SendOutcome } from "../lib/vonage/mod.ts";
 
 const PRIVATE_PEM = await Deno.readTextFile(
   new URL("../fixtures/test_private.key", import.meta.url),

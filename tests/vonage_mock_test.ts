@@ -3,10 +3,10 @@
 // must never turn into a second send.
 import assert from "node:assert/strict";
 import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
-import { retry } from "../lib/retry.ts";
-import { createRandom } from "../lib/seeded_random.ts";
-import { TokenBucket } from "../lib/token_bucket.ts";
-import { createVonageClient, type SendOutcome, type VonageClient } from "../lib/vonage/messages.ts";
+import { retry } from "../lib/core/retry.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
+import { createVonageClient, type SendOutcome, type VonageClient } from "../lib/vonage/mod.ts";
 import { serveTestMock, TEST_APPLICATION_ID, TEST_PRIVATE_KEY } from "./support/send_cli.ts";
 
 /** A client of the test application for `server`. */

@@ -9,15 +9,15 @@
  * @module
  */
 
-import { readRecipients, type Recipient } from "../recipients.ts";
-import { Journal } from "../journal.ts";
-import type { Limiter } from "../limiter.ts";
+import { readRecipients, type Recipient } from "../send/recipients.ts";
+import { Journal } from "../send/journal.ts";
+import type { Limiter } from "../core/limiter.ts";
 import { generateVonageKeyPair } from "../mock/key_pair.ts";
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
-import { runSendJob, type SendJobResult } from "../send_job.ts";
-import { createRandom } from "../seeded_random.ts";
-import { TokenBucket } from "../token_bucket.ts";
-import { createVonageClient } from "../vonage/messages.ts";
+import { runSendJob, type SendJobResult } from "../send/send_job.ts";
+import { createRandom } from "../core/seeded_random.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
+import { createVonageClient } from "../vonage/client.ts";
 import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 

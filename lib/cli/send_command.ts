@@ -7,27 +7,27 @@
  * Standard input is spooled to a temporary file first so it can be read twice.
  *
  * With `--redis URL` the sending pass is one worker's share of a campaign that several
- * workers run together, through a Redis budget and queue: see `send_shared.ts`.
+ * workers run together, through a Redis budget and queue: see `lib/redis/shared_send.ts`.
  *
  * @module
  */
 
-import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "../backoff.ts";
-import { AdaptiveLimiter } from "../adaptive_limiter.ts";
-import { hashMessageText, Journal, JournalError, type JournalState } from "../journal.ts";
-import type { Limiter } from "../limiter.ts";
-import { formatSummary, Progress, type SendSummary, stderrWriter } from "../progress.ts";
-import { formatProblem, readRecipients, type Recipient } from "../recipients.ts";
+import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "../core/backoff.ts";
+import { AdaptiveLimiter } from "../core/adaptive_limiter.ts";
+import { hashMessageText, Journal, JournalError, type JournalState } from "../send/journal.ts";
+import type { Limiter } from "../core/limiter.ts";
+import { formatSummary, Progress, type SendSummary, stderrWriter } from "../send/progress.ts";
+import { formatProblem, readRecipients, type Recipient } from "../send/recipients.ts";
 import {
   emptySendCounts,
   runSendJob,
   type SendCounts,
   type SendJobOptions,
   type SendJobResult,
-} from "../send_job.ts";
-import { TokenBucket } from "../token_bucket.ts";
+} from "../send/send_job.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
 import { importVonagePrivateKey, mintVonageJwt, VonageCredentialsError } from "../vonage/jwt.ts";
-import { createVonageClient } from "../vonage/messages.ts";
+import { createVonageClient } from "../vonage/client.ts";
 import { connectRedis, type RedisConnection } from "../redis/connect.ts";
 import {
   budgetKey,
@@ -39,7 +39,7 @@ import {
   RecipientDigest,
   RedisUnreachableError,
   SharedSend,
-} from "./send_shared.ts";
+} from "../redis/shared_send.ts";
 import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 

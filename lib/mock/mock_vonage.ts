@@ -28,10 +28,10 @@
  * @module
  */
 
-import { Hono } from "hono";
-import { type Clock, realClock } from "../clock.ts";
-import { createRandom } from "../seeded_random.ts";
-import { TokenBucket } from "../token_bucket.ts";
+import { Hono } from "../deps/hono.ts";
+import { type Clock, realClock } from "../core/clock.ts";
+import { createRandom } from "../core/seeded_random.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
 import { MockStatsRecorder, type MockVonageSecond, type MockVonageStats } from "./mock_stats.ts";
 import { type InvalidParameter, type Problem, problem } from "./problem.ts";
 import { type SmsFields, validateSms } from "./validate_sms.ts";
@@ -160,7 +160,7 @@ export interface MockVonageOptions {
  * @example Checking what a client sent
  * ```ts
  * import { type AcceptedMessage, createMockVonage } from "./mock_vonage.ts";
- * import { createVonageClient } from "../vonage/messages.ts";
+ * import { createVonageClient } from "../vonage/mod.ts";
  *
  * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
  * const mock = await createMockVonage({ publicKey, applicationId: "app" });
@@ -238,7 +238,7 @@ export interface MockVonage {
  * @example Seeing a dropped connection in-process
  * ```ts
  * import { createMockVonage, DroppedConnectionError } from "./mock_vonage.ts";
- * import { importPKCS8, SignJWT } from "npm:jose@^6.2.18";
+ * import { importPKCS8, SignJWT } from "../deps/jose.ts";
  *
  * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
  * const privateKey = await importPKCS8(await Deno.readTextFile("fixtures/test_private.key"), "RS256");
@@ -288,7 +288,7 @@ const TOO_LARGE = Symbol("too large");
  * @example Testing a client in-process, in virtual time
  * ```ts
  * import { createMockVonage } from "./mock_vonage.ts";
- * import { FakeClock } from "../fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  *
  * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
  * const mock = await createMockVonage({ publicKey, applicationId: "app", clock: new FakeClock() });

@@ -7,7 +7,7 @@
  * @example Serving the mock and sending one SMS to it
  * ```ts
  * import { serveMockVonage } from "@politely/politely/mock";
- * import { importPKCS8, SignJWT } from "npm:jose@^6.2.18";
+ * import { importPKCS8, SignJWT } from "../deps/jose.ts";
  *
  * const publicKey = await Deno.readTextFile("fixtures/test_public.pem");
  * const privateKey = await importPKCS8(await Deno.readTextFile("fixtures/test_private.key"), "RS256");
@@ -47,4 +47,4 @@ export {
   type ServeMockVonageOptions,
 } from "./serve_mock_vonage.ts";
 export { generateVonageKeyPair, privateKeyToPem } from "./key_pair.ts";
-export type { Clock } from "../clock.ts";
+export type { Clock } from "../core/clock.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { errors, importSPKI, jwtVerify } from "jose";
+import { errors, importSPKI, jwtVerify } from "../deps/jose.ts";
 
 /** Without `exp`, Vonage treats a token as valid for 15 minutes after `iat`. */
 const DEFAULT_TTL_SECONDS = 15 * 60;

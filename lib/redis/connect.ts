@@ -8,8 +8,7 @@
  */
 
 // A full specifier: this entry point must also work when imported by URL.
-// deno-lint-ignore no-import-prefix
-import { createClient } from "npm:@redis/client@^6.3.1";
+import { createClient } from "../deps/redis_client.ts";
 
 /**
  * Anything that sends one Redis command and resolves with its reply as plain

@@ -6,15 +6,15 @@
  * @module
  */
 
-export { type Clock, realClock } from "../clock.ts";
-export type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
+export { type Clock, realClock } from "../core/clock.ts";
+export type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
 export {
   connectRedis,
   type ConnectRedisOptions,
   type RedisCommander,
   type RedisConnection,
 } from "./connect.ts";
-export { RedisLimiter, type RedisLimiterOptions, type RedisReservation } from "./gcra_limiter.ts";
+export { RedisLimiter, type RedisLimiterOptions, type RedisReservation } from "./redis_limiter.ts";
 export {
   type ClaimOptions,
   type CompleteOptions,
@@ -24,3 +24,17 @@ export {
   type WorkEntry,
   type WorkQueueCounts,
 } from "./work_queue.ts";
+export {
+  budgetKey,
+  campaignId,
+  type CampaignParts,
+  defaultWorkerName,
+  describeQueueTotals,
+  type QueuedRecipient,
+  queueKey,
+  type QueueTotals,
+  RecipientDigest,
+  RedisUnreachableError,
+  SharedSend,
+  type SharedSendOptions,
+} from "./shared_send.ts";

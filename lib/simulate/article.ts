@@ -18,11 +18,11 @@ import {
   type BackoffStrategy,
   createBackoff,
   type Jitter,
-} from "../backoff.ts";
-import type { Clock } from "../clock.ts";
-import { FakeClock } from "../fake_clock.ts";
-import { retry, RetryError } from "../retry.ts";
-import { createRandom, deriveSeed } from "../seeded_random.ts";
+} from "../core/backoff.ts";
+import type { Clock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
+import { retry, RetryError } from "../core/retry.ts";
+import { createRandom, deriveSeed } from "../core/seeded_random.ts";
 
 export type { Backoff, BackoffOptions, BackoffStrategy, Clock, Jitter };
 
@@ -151,7 +151,7 @@ export interface ArticleResult {
  *
  * @example The exponential schedule without jitter
  * ```ts
- * import { createBackoff } from "../backoff.ts";
+ * import { createBackoff } from "../core/backoff.ts";
  * import { articleBackoff } from "./article.ts";
  *
  * const backoff = createBackoff(articleBackoff("exponential", 1_000, 300_000, Math.random));
@@ -187,8 +187,8 @@ export function articleBackoff(
  *
  * @example Two calls, the second at the deadline
  * ```ts
- * import { createBackoff } from "../backoff.ts";
- * import { FakeClock } from "../fake_clock.ts";
+ * import { createBackoff } from "../core/backoff.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  * import { retryLikePythonBackoff } from "./article.ts";
  *
  * const clock = new FakeClock();

@@ -9,9 +9,7 @@
  * @module
  */
 
-import * as vega from "vega";
-import * as vl from "vega-lite";
-import type { TopLevelSpec } from "vega-lite";
+import { type TopLevelSpec, vega, vl } from "../deps/vega.ts";
 import type { ArticleResult, ArticleStrategy } from "./article.ts";
 import type { ContentionResult, ContentionStrategy } from "./contention.ts";
 import type { PacingApproach, PacingResult } from "./pacing.ts";

@@ -24,11 +24,11 @@
  * @module
  */
 
-import type { BackoffOptions, BackoffStrategy, Jitter } from "../backoff.ts";
-import type { Clock } from "../clock.ts";
-import { FakeClock } from "../fake_clock.ts";
-import { retry } from "../retry.ts";
-import { createNormal, createRandom, deriveSeed } from "../seeded_random.ts";
+import type { BackoffOptions, BackoffStrategy, Jitter } from "../core/backoff.ts";
+import type { Clock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
+import { retry } from "../core/retry.ts";
+import { createNormal, createRandom, deriveSeed } from "../core/seeded_random.ts";
 import { TickClock } from "./tick_clock.ts";
 
 export type { BackoffOptions, BackoffStrategy, Clock, Jitter };
@@ -229,7 +229,7 @@ export interface ContentionWorldOptions {
  *
  * @example The study's exponential schedule
  * ```ts
- * import { createBackoff } from "../backoff.ts";
+ * import { createBackoff } from "../core/backoff.ts";
  * import { contentionBackoff } from "./contention.ts";
  *
  * const backoff = createBackoff(contentionBackoff("exponential", 5, 2_000, Math.random));
@@ -262,9 +262,9 @@ export function contentionBackoff(
  *
  * @example One world in virtual time
  * ```ts
- * import { FakeClock } from "../fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  * import { runContentionWorld } from "./contention.ts";
- * import { createRandom } from "../seeded_random.ts";
+ * import { createRandom } from "../core/seeded_random.ts";
  *
  * const clock = new FakeClock();
  * const world = runContentionWorld(clock, { clients: 10, random: createRandom(1) });

@@ -17,11 +17,11 @@
  * @module
  */
 
-import { FakeClock } from "../fake_clock.ts";
-import type { Clock } from "../clock.ts";
-import { retry } from "../retry.ts";
-import { TokenBucket } from "../token_bucket.ts";
-import { createRandom, deriveSeed } from "../seeded_random.ts";
+import { FakeClock } from "../core/fake_clock.ts";
+import type { Clock } from "../core/clock.ts";
+import { retry } from "../core/retry.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
+import { createRandom, deriveSeed } from "../core/seeded_random.ts";
 
 export type { Clock };
 
@@ -106,7 +106,7 @@ export interface PacingRun {
  *
  * @example Ten paced tasks at 10/s finish in 0.9 s with no 429
  * ```ts
- * import { FakeClock } from "../fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  * import { runPacingWorld } from "./pacing.ts";
  *
  * const clock = new FakeClock();

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../core/clock.ts";
 
 export type { Clock };
 
@@ -24,7 +24,7 @@ export type { Clock };
  *
  * @example Sleeps rounded to 1/8 ms
  * ```ts
- * import { FakeClock } from "../fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  * import { TickClock } from "./tick_clock.ts";
  *
  * const fake = new FakeClock();

@@ -14,8 +14,7 @@
  */
 
 // A full specifier, not the import map's alias: mod.ts must import from a plain URL.
-// deno-lint-ignore no-import-prefix
-import { importPKCS8, SignJWT } from "npm:jose@^6.2.18";
+import { importPKCS8, SignJWT } from "../deps/jose.ts";
 
 /**
  * The private key or application id cannot be used to sign Vonage tokens.

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { type Clock, realClock } from "../clock.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 import { importVonagePrivateKey, mintVonageJwt } from "./jwt.ts";
 
 // Re-exported so that this module's documentation is complete on its own.

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { hashMessageText, Journal, type JournalState } from "../../lib/journal.ts";
-import type { SendSummary } from "../../lib/progress.ts";
-import type { QueueTotals } from "../../lib/cli/send_shared.ts";
+import { hashMessageText, Journal, type JournalState } from "../../lib/send/journal.ts";
+import type { SendSummary } from "../../lib/send/progress.ts";
+import type { QueueTotals } from "../../lib/redis/shared_send.ts";
 import {
   type MockVonageServer,
   serveMockVonage,

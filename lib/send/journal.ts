@@ -27,7 +27,7 @@
  */
 
 import { dirname } from "node:path";
-import { type Clock, realClock } from "./clock.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 
 /**
  * What ties a journal to one send: it is refused for a different sender or text.
@@ -156,7 +156,7 @@ export interface JournalStats {
  * @example Fixed timestamps for a golden-file test
  * ```ts
  * import { hashMessageText, Journal, type JournalOptions } from "./journal.ts";
- * import { FakeClock } from "./fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  *
  * const options: JournalOptions = { clock: new FakeClock(Date.UTC(2026, 0, 1)) };
  * const path = await Deno.makeTempFile();

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type Clock, realClock } from "./clock.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 
 /**
  * The counters {@linkcode Progress} draws; a {@linkcode SendSummary} has them all.
@@ -97,7 +97,7 @@ export interface ProgressEnv {
  *
  * @example A log line every second, in virtual time
  * ```ts
- * import { FakeClock } from "./fake_clock.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
  * import { Progress, type ProgressOptions } from "./progress.ts";
  *
  * const clock = new FakeClock();

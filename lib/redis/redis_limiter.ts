@@ -25,8 +25,8 @@
  * @module
  */
 
-import { type Clock, realClock } from "../clock.ts";
-import type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
+import { type Clock, realClock } from "../core/clock.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
 import { LazyRedis, type RedisCommander } from "./connect.ts";
 import { LuaScript } from "./lua_script.ts";
 
@@ -136,7 +136,7 @@ export interface RedisLimiterOptions {
  *
  * @example Reading a reservation
  * ```ts ignore
- * import { RedisLimiter } from "./gcra_limiter.ts";
+ * import { RedisLimiter } from "./redis_limiter.ts";
  *
  * const limiter = new RedisLimiter({ redis: "redis://127.0.0.1:6379", key: "budget", ratePerSecond: 2 });
  * const reservation = await limiter.reserve();
@@ -166,7 +166,7 @@ export interface RedisReservation {
  *
  * @example Two workers sharing 30 requests per second
  * ```ts ignore
- * import { RedisLimiter } from "./gcra_limiter.ts";
+ * import { RedisLimiter } from "./redis_limiter.ts";
  *
  * // Run this in every worker: the key is what makes the budget shared.
  * const limiter = new RedisLimiter({
@@ -264,7 +264,7 @@ export class RedisLimiter implements Limiter {
    *
    * @example Waiting for a slot, at most five seconds
    * ```ts ignore
-   * import { RedisLimiter } from "./gcra_limiter.ts";
+   * import { RedisLimiter } from "./redis_limiter.ts";
    *
    * await using limiter = new RedisLimiter({
    *   redis: "redis://127.0.0.1:6379",
@@ -314,7 +314,7 @@ export class RedisLimiter implements Limiter {
    *
    * @example Deciding whether a wait is worth it
    * ```ts ignore
-   * import { RedisLimiter } from "./gcra_limiter.ts";
+   * import { RedisLimiter } from "./redis_limiter.ts";
    *
    * await using limiter = new RedisLimiter({
    *   redis: "redis://127.0.0.1:6379",
@@ -363,7 +363,7 @@ export class RedisLimiter implements Limiter {
    *
    * @example Honouring Retry-After for every worker
    * ```ts ignore
-   * import { RedisLimiter } from "./gcra_limiter.ts";
+   * import { RedisLimiter } from "./redis_limiter.ts";
    *
    * await using limiter = new RedisLimiter({
    *   redis: "redis://127.0.0.1:6379",
@@ -398,7 +398,7 @@ export class RedisLimiter implements Limiter {
    *
    * @example Closing when done
    * ```ts ignore
-   * import { RedisLimiter } from "./gcra_limiter.ts";
+   * import { RedisLimiter } from "./redis_limiter.ts";
    *
    * const limiter = new RedisLimiter({ redis: "redis://127.0.0.1:6379", key: "b", ratePerSecond: 1 });
    * await limiter.take();

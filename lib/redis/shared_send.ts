@@ -44,14 +44,14 @@
  */
 
 import { createHash } from "node:crypto";
-import { type Clock, realClock } from "../clock.ts";
-import type { JournalState } from "../journal.ts";
-import type { Limiter, LimiterOutcome, TakeOptions } from "../limiter.ts";
-import type { Recipient } from "../recipients.ts";
-import { connectRedis, type RedisConnection } from "../redis/connect.ts";
-import { RedisLimiter } from "../redis/gcra_limiter.ts";
-import { RedisWorkQueue, type WorkEntry, type WorkQueueCounts } from "../redis/work_queue.ts";
-import type { SendRecipient, SendSettlement } from "../send_job.ts";
+import { type Clock, realClock } from "../core/clock.ts";
+import type { JournalState } from "../send/journal.ts";
+import type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
+import type { Recipient } from "../send/recipients.ts";
+import { connectRedis, type RedisConnection } from "./connect.ts";
+import { RedisLimiter } from "./redis_limiter.ts";
+import { RedisWorkQueue, type WorkEntry, type WorkQueueCounts } from "./work_queue.ts";
+import type { SendRecipient, SendSettlement } from "../send/send_job.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
 export type { Clock, JournalState, Limiter, Recipient, SendRecipient, SendSettlement };
@@ -63,7 +63,7 @@ export type { LimiterOutcome, TakeOptions, WorkQueueCounts };
  *
  * @example Fingerprinting a list
  * ```ts
- * import { RecipientDigest } from "./send_shared.ts";
+ * import { RecipientDigest } from "./shared_send.ts";
  *
  * const digest = new RecipientDigest();
  * digest.add({ line: 1, to: "14155550100" });
@@ -112,7 +112,7 @@ export interface CampaignParts {
  *
  * @example The queue key of a campaign
  * ```ts
- * import { campaignId, RecipientDigest } from "./send_shared.ts";
+ * import { campaignId, RecipientDigest } from "./shared_send.ts";
  *
  * const recipients = new RecipientDigest();
  * recipients.add({ line: 1, to: "14155550100" });
@@ -138,7 +138,7 @@ export function campaignId(parts: CampaignParts): string {
  *
  * @example The budget of an application
  * ```ts
- * import { budgetKey } from "./send_shared.ts";
+ * import { budgetKey } from "./shared_send.ts";
  *
  * console.log(budgetKey("app")); // "politely:{app}:budget"
  * ```
@@ -153,7 +153,7 @@ export function budgetKey(applicationId: string): string {
  *
  * @example The queue of a campaign
  * ```ts
- * import { queueKey } from "./send_shared.ts";
+ * import { queueKey } from "./shared_send.ts";
  *
  * console.log(queueKey("0123456789abcdef01234567")); // "politely:{0123456789abcdef01234567}:queue"
  * ```
@@ -173,7 +173,7 @@ export function queueKey(campaignId: string): string {
  *
  * @example Naming a worker
  * ```ts ignore
- * import { defaultWorkerName } from "./send_shared.ts";
+ * import { defaultWorkerName } from "./shared_send.ts";
  *
  * console.log(await defaultWorkerName("/data/people.csv.journal.jsonl"));
  * // "mailer-3:/data/people.csv.journal.jsonl"
@@ -289,7 +289,7 @@ export interface SharedSendOptions {
  *
  * @example Telling a wrong URL from other failures
  * ```ts ignore
- * import { RedisUnreachableError, SharedSend } from "./send_shared.ts";
+ * import { RedisUnreachableError, SharedSend } from "./shared_send.ts";
  *
  * try {
  *   await SharedSend.open(options);
@@ -314,8 +314,8 @@ export class RedisUnreachableError extends Error {
  *
  * @example One worker
  * ```ts ignore
- * import { SharedSend } from "./send_shared.ts";
- * import { runSendJob } from "../send_job.ts";
+ * import { SharedSend } from "./shared_send.ts";
+ * import { runSendJob } from "../send/send_job.ts";
  *
  * const shared = await SharedSend.open({ redisUrl, applicationId, campaignId: id,
  *   ratePerSecond: 20, burst: 1, worker, previous: journal.previous });
@@ -647,7 +647,7 @@ async function* toItems(recipients: AsyncIterable<Recipient>): AsyncGenerator<Qu
  *
  * @example Describing a finished queue
  * ```ts
- * import { describeQueueTotals } from "./send_shared.ts";
+ * import { describeQueueTotals } from "./shared_send.ts";
  *
  * console.log(describeQueueTotals({
  *   key: "politely:{abc}:queue", enqueued: 60, pending: 0, completed: 60,

@@ -1,364 +1,29 @@
 /**
- * A client for the Vonage Messages API (`POST /v1/messages`) that sends one
- * SMS per call and says exactly what became of it.
+ * A client for the Vonage Messages API (`POST /v1/messages`) that sends one SMS
+ * per call and says exactly what became of it, as a {@linkcode SendOutcome}.
  *
- * `sendSms` makes one attempt, plus one re-mint-and-retry after a 401 (an
- * expired or skewed token is not bad credentials). It never retries anything
- * else: the retry policy belongs to the caller, so retries are never stacked
- * (DESIGN: "Retries happen at one layer only"). Instead it returns a
- * {@linkcode SendOutcome} whose `kind` is one row of the design's table of
- * server answers, so the caller can tell "not accepted, safe to retry"
- * (`throttled`, `unavailable`, `not-sent`) from "maybe accepted, never resend
- * blindly" (`uncertain`).
- *
- * Numbers go out as given: the recipients reader normalises them (strips `+`
- * and spaces), and the server is the judge of what is valid (a bad number
- * comes back as `rejected` with the server's reason). An answer that is not
- * about the message at all (a redirect, a 404 from a wrong base URL) is
- * `unexpected`, so a sender can stop instead of failing every message alike.
+ * `sendSms` makes one attempt, plus one re-mint-and-retry after a 401 (an expired
+ * or skewed token is not bad credentials). It never retries anything else: retries
+ * belong to the caller, so they are never stacked.
  *
  * @module
  */
 
-import { type Clock, realClock } from "../clock.ts";
-import { failedBeforeSending } from "../polite_fetch.ts";
-import { serverDelayMs } from "../rate_limit_headers.ts";
+import { type Clock, realClock } from "../core/clock.ts";
+import { failedBeforeSending } from "../core/polite_fetch.ts";
+import { serverDelayMs } from "../core/rate_limit_headers.ts";
+import type { InvalidParameter, SendOutcome, SmsMessage } from "./outcomes.ts";
 import { VonageTokenSource } from "./token_source.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
-export type { Clock };
-
-/**
- * One SMS to send.
- *
- * @example One message with a reference of your own
- * ```ts
- * import type { SmsMessage } from "./messages.ts";
- *
- * const message: SmsMessage = {
- *   to: "447700900000",
- *   from: "Acme",
- *   text: "Your code is 1234",
- *   clientRef: "order-1234", // comes back in delivery receipts
- * };
- * ```
- */
-export interface SmsMessage {
-  /** The recipient, E.164 digits without `+` (e.g. `"447700900000"`). */
-  to: string;
-  /** The sender: a number in E.164 digits or an alphanumeric sender id. */
-  from: string;
-  /** The message text, 1 to 1000 characters. */
-  text: string;
-  /** Your reference (up to 100 characters), echoed in status webhooks. */
-  clientRef?: string;
-}
-
-/**
- * A parameter the server found invalid (from a 422's `invalid_parameters`).
- *
- * @example Saying which fields were refused
- * ```ts
- * import type { InvalidParameter } from "./messages.ts";
- *
- * const describe = (parameters: InvalidParameter[]): string =>
- *   parameters.map(({ name, reason }) => `'${name}' ${reason}`).join("; ");
- * console.log(describe([{ name: "from", reason: "is too long" }])); // 'from' is too long
- * ```
- */
-export interface InvalidParameter {
-  /** The parameter's name, e.g. `"to"`. */
-  name: string;
-  /** Why it is invalid, in the server's words. */
-  reason: string;
-}
-
-/**
- * 202: the message was accepted.
- *
- * @example Keeping the message ids
- * ```ts
- * import type { AcceptedOutcome, SendOutcome } from "./messages.ts";
- *
- * const sent: AcceptedOutcome[] = [];
- * function record(outcome: SendOutcome): void {
- *   if (outcome.kind === "accepted") sent.push(outcome); // narrowed to AcceptedOutcome
- * }
- * record({ kind: "accepted", status: 202, messageUuid: "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab" });
- * console.log(sent.length); // 1
- * ```
- */
-export interface AcceptedOutcome {
-  /** Discriminant. */
-  kind: "accepted";
-  /** The HTTP status (202). */
-  status: number;
-  /** Vonage's id for the message. */
-  messageUuid: string;
-}
-
-/**
- * 429: throttled, not accepted; safe to retry after a wait.
- *
- * @example Waiting as long as the server asks
- * ```ts
- * import { createVonageClient, type ThrottledOutcome } from "./messages.ts";
- *
- * const waitMs = (outcome: ThrottledOutcome): number => outcome.retryAfterMs ?? 1_000;
- * const client = createVonageClient({
- *   applicationId: "app",
- *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
- *   fetch: () =>
- *     Promise.resolve(new Response(null, { status: 429, headers: { "retry-after": "2" } })),
- * });
- * const outcome = await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
- * if (outcome.kind === "throttled") console.log(waitMs(outcome)); // 2000
- * ```
- */
-export interface ThrottledOutcome {
-  /** Discriminant. */
-  kind: "throttled";
-  /** The HTTP status (429). */
-  status: number;
-  /** The server's requested wait (Retry-After or an exhausted RateLimit reset), if it gave one. */
-  retryAfterMs?: number;
-  /** The problem's title, or `"HTTP 429"`. */
-  title: string;
-  /** The problem's detail, or `""`. */
-  detail: string;
-}
-
-/**
- * 503: unavailable, not accepted; safe to retry after a wait.
- *
- * @example Falling back to your own backoff
- * ```ts
- * import type { UnavailableOutcome } from "./messages.ts";
- *
- * const outcome: UnavailableOutcome = {
- *   kind: "unavailable",
- *   status: 503,
- *   title: "Service Unavailable",
- *   detail: "",
- * };
- * console.log(outcome.retryAfterMs ?? 5_000); // 5000: no hint, so our own delay
- * ```
- */
-export interface UnavailableOutcome {
-  /** Discriminant. */
-  kind: "unavailable";
-  /** The HTTP status (503). */
-  status: number;
-  /** The server's requested wait, if it gave one. */
-  retryAfterMs?: number;
-  /** The problem's title, or `"HTTP 503"`. */
-  title: string;
-  /** The problem's detail, or `""`. */
-  detail: string;
-}
-
-/**
- * 400, 413 or 422: this message is invalid as sent.
- *
- * @example Reporting why a message was refused
- * ```ts
- * import type { RejectedOutcome } from "./messages.ts";
- *
- * function explain({ status, title, detail, invalidParameters }: RejectedOutcome): string {
- *   const fields = invalidParameters.map((p) => `${p.name} ${p.reason}`).join("; ");
- *   return `${status} ${title}: ${fields || detail}`;
- * }
- * const invalidParameters = [{ name: "to", reason: "is not a phone number" }];
- * const outcome: RejectedOutcome = {
- *   kind: "rejected", status: 422, title: "Invalid params", detail: "", invalidParameters,
- * };
- * console.log(explain(outcome));
- * // 422 Invalid params: to is not a phone number
- * ```
- */
-export interface RejectedOutcome {
-  /** Discriminant. */
-  kind: "rejected";
-  /** The HTTP status. */
-  status: number;
-  /** The problem's title, or `"HTTP <status>"`. */
-  title: string;
-  /** The problem's detail, or the start of a non-JSON body, or `""`. */
-  detail: string;
-  /** The problem's `invalid_parameters` (empty when it has none). */
-  invalidParameters: InvalidParameter[];
-}
-
-/**
- * An answer the Messages API does not give about one message: a redirect, 404,
- * 405 and other 4xx besides 400, 413 and 422. The request most likely reached
- * something else (a wrong base URL, a proxy), so every message would meet the
- * same answer: a sender should stop rather than fail each one.
- *
- * @example Telling the user what to check
- * ```ts
- * import type { UnexpectedOutcome } from "./messages.ts";
- *
- * const outcome: UnexpectedOutcome = {
- *   kind: "unexpected", status: 404, title: "Not Found", detail: "",
- * };
- * console.log(`${outcome.status} ${outcome.title}: is the base URL right?`);
- * // 404 Not Found: is the base URL right?
- * ```
- */
-export interface UnexpectedOutcome {
-  /** Discriminant. */
-  kind: "unexpected";
-  /** The HTTP status. */
-  status: number;
-  /** The problem's title, or `"HTTP <status>"`. */
-  title: string;
-  /** The problem's detail, or the start of a non-JSON body, or `""`. */
-  detail: string;
-}
-
-/**
- * 401 (after one fresh token) or 403: the credentials are not accepted.
- *
- * @example Stopping a run on bad credentials
- * ```ts
- * import type { AuthOutcome } from "./messages.ts";
- *
- * // The client already tried once more with a fresh token: every later send would fail too.
- * const stopReason = (outcome: AuthOutcome): string =>
- *   `${outcome.status} ${outcome.title}: check the application id and private key`;
- * console.log(stopReason({ kind: "auth", status: 401, title: "Unauthorized", detail: "" }));
- * // 401 Unauthorized: check the application id and private key
- * ```
- */
-export interface AuthOutcome {
-  /** Discriminant. */
-  kind: "auth";
-  /** The HTTP status (401 or 403). */
-  status: number;
-  /** The problem's title, or `"HTTP <status>"`. */
-  title: string;
-  /** The problem's detail, or `""`. */
-  detail: string;
-}
-
-/**
- * 402: the account is out of credit.
- *
- * @example Stopping when the account runs dry
- * ```ts
- * import type { PaymentOutcome } from "./messages.ts";
- *
- * // Nothing more can go out until someone tops up: stop, and leave the rest pending.
- * const stopReason = ({ title, detail }: PaymentOutcome): string => `${title}. ${detail}`;
- * const outcome: PaymentOutcome = {
- *   kind: "payment", status: 402, title: "Low balance", detail: "Top up",
- * };
- * console.log(stopReason(outcome)); // Low balance. Top up
- * ```
- */
-export interface PaymentOutcome {
-  /** Discriminant. */
-  kind: "payment";
-  /** The HTTP status (402). */
-  status: number;
-  /** The problem's title, or `"HTTP 402"`. */
-  title: string;
-  /** The problem's detail, or `""`. */
-  detail: string;
-}
-
-/**
- * The request went out and we cannot tell whether it was accepted: 500, 502,
- * 504 or another 5xx, a 2xx without a `message_uuid`, a timeout, a connection
- * reset after sending, or an abort while in flight. Never resend blindly.
- *
- * @example Never resending blindly
- * ```ts
- * import type { UncertainOutcome } from "./messages.ts";
- *
- * const outcome: UncertainOutcome = { kind: "uncertain", status: 500, reason: "server error 500" };
- * // The message may have gone out: record it for a person to decide, and do not retry it.
- * console.log(`maybe sent (${outcome.reason})`); // maybe sent (server error 500)
- * ```
- */
-export interface UncertainOutcome {
-  /** Discriminant. */
-  kind: "uncertain";
-  /** What happened, for people. */
-  reason: string;
-  /** The HTTP status, when there was an answer. */
-  status?: number;
-}
-
-/**
- * The request never left: connection refused, DNS failure. Safe to retry.
- *
- * @example Retrying what never left
- * ```ts
- * import { createVonageClient, type NotSentOutcome } from "./messages.ts";
- *
- * const client = createVonageClient({
- *   applicationId: "app",
- *   privateKey: await Deno.readTextFile("fixtures/test_private.key"),
- *   fetch: () => Promise.reject(new Deno.errors.ConnectionRefused("connection refused")),
- * });
- * const outcome = await client.sendSms({ to: "447700900000", from: "Acme", text: "Hi" });
- * // Never left this machine, so sending it again cannot send it twice.
- * const retryable: NotSentOutcome | undefined = outcome.kind === "not-sent" ? outcome : undefined;
- * console.log(retryable?.reason); // connection refused
- * ```
- */
-export interface NotSentOutcome {
-  /** Discriminant. */
-  kind: "not-sent";
-  /** What happened, for people. */
-  reason: string;
-}
-
-/**
- * What became of one {@linkcode VonageClient.sendSms}: one kind per server answer.
- *
- * @example Handling every kind of answer
- * ```ts
- * import type { SendOutcome } from "./messages.ts";
- *
- * function describe(outcome: SendOutcome): string {
- *   switch (outcome.kind) {
- *     case "accepted":
- *       return `sent as ${outcome.messageUuid}`;
- *     case "throttled":
- *     case "unavailable":
- *       return `not taken; retry in ${outcome.retryAfterMs ?? 1_000} ms`;
- *     case "not-sent":
- *       return `never left (${outcome.reason}); safe to retry`;
- *     case "uncertain":
- *       return `maybe sent (${outcome.reason}); never resend blindly`;
- *     default: // rejected, auth, payment
- *       return `refused: ${outcome.status} ${outcome.title}`;
- *   }
- * }
- * console.log(describe({ kind: "not-sent", reason: "connection refused" }));
- * // never left (connection refused); safe to retry
- * ```
- */
-export type SendOutcome =
-  | AcceptedOutcome
-  | ThrottledOutcome
-  | UnavailableOutcome
-  | RejectedOutcome
-  | AuthOutcome
-  | PaymentOutcome
-  | UnexpectedOutcome
-  | UncertainOutcome
-  | NotSentOutcome;
+export type { Clock, SendOutcome, SmsMessage };
 
 /**
  * Options for {@linkcode createVonageClient}.
  *
  * @example Pointing the client at the mock
  * ```ts
- * import { createVonageClient, type VonageClientOptions } from "./messages.ts";
+ * import { createVonageClient, type VonageClientOptions } from "./mod.ts";
  *
  * const options: VonageClientOptions = {
  *   applicationId: "app",
@@ -416,7 +81,7 @@ export interface VonageClientOptions {
  *
  * @example Giving one send its own deadline
  * ```ts
- * import { createVonageClient, type SendSmsOptions } from "./messages.ts";
+ * import { createVonageClient, type SendSmsOptions } from "./mod.ts";
  *
  * const client = createVonageClient({
  *   applicationId: "app",
@@ -458,7 +123,7 @@ export interface SendSmsOptions {
  *
  * @example A stand-in client for tests
  * ```ts
- * import type { SendOutcome, SmsMessage, VonageClient } from "./messages.ts";
+ * import type { SendOutcome, SmsMessage, VonageClient } from "./mod.ts";
  *
  * // Accepts everything: no network, no key.
  * const fake: VonageClient = {
@@ -547,7 +212,7 @@ type Attempt = { outcome: SendOutcome; unauthorized: boolean };
  *
  * @example Sending one SMS and acting on the outcome
  * ```ts ignore
- * import { createVonageClient } from "./messages.ts";
+ * import { createVonageClient } from "./mod.ts";
  *
  * const client = createVonageClient({
  *   applicationId: Deno.env.get("VONAGE_APPLICATION_ID")!,

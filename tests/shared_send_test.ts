@@ -12,9 +12,9 @@ import {
   queueKey,
   RecipientDigest,
   SharedSend,
-} from "../lib/cli/send_shared.ts";
+} from "../lib/redis/shared_send.ts";
 import { RedisWorkQueue } from "../lib/redis/work_queue.ts";
-import { redisTest, startRedisServer } from "./redis_server.ts";
+import { redisTest, startRedisServer } from "./support/redis_server.ts";
 
 interface Job {
   to: string;

@@ -28,20 +28,20 @@
  * @module
  */
 
-import { type BackoffOptions, createBackoff } from "./backoff.ts";
-import { type Clock, realClock } from "./clock.ts";
+import { type BackoffOptions, createBackoff } from "../core/backoff.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 import type { JournalState } from "./journal.ts";
-import type { Limiter } from "./limiter.ts";
+import type { Limiter } from "../core/limiter.ts";
 import type { Recipient } from "./recipients.ts";
-import { retry, RetryError } from "./retry.ts";
-import { TokenBucket } from "./token_bucket.ts";
-import type { SendOutcome, SmsMessage, UncertainOutcome } from "./vonage/messages.ts";
+import { retry, RetryError } from "../core/retry.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
+import type { SendOutcome, SmsMessage, UncertainOutcome } from "../vonage/outcomes.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
-export type { BackoffOptions, BackoffStrategy, Jitter } from "./backoff.ts";
-export type { Clock } from "./clock.ts";
+export type { BackoffOptions, BackoffStrategy, Jitter } from "../core/backoff.ts";
+export type { Clock } from "../core/clock.ts";
 export type { JournalState } from "./journal.ts";
-export type { Limiter, LimiterOutcome, TakeOptions } from "./limiter.ts";
+export type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
 export type { Recipient } from "./recipients.ts";
 export type {
   AcceptedOutcome,
@@ -55,7 +55,7 @@ export type {
   ThrottledOutcome,
   UnavailableOutcome,
   UncertainOutcome,
-} from "./vonage/messages.ts";
+} from "../vonage/outcomes.ts";
 
 /** A recipient, as the job takes it: a {@linkcode Recipient}, perhaps in doubt. */
 export interface SendRecipient extends Recipient {
@@ -409,7 +409,7 @@ export function emptySendCounts(): SendCounts {
  * @example Sending to a list through a paced client
  * ```ts ignore
  * import { runSendJob } from "./send_job.ts";
- * import { TokenBucket } from "./token_bucket.ts";
+ * import { TokenBucket } from "../core/token_bucket.ts";
  *
  * const result = await runSendJob(recipients, {
  *   sendSms: client.sendSms,

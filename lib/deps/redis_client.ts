@@ -1,0 +1,7 @@
+/**
+ * `@redis/client` (the Redis client), pinned in this one place.
+ *
+ * @module
+ */
+
+export { createClient } from "npm:@redis/client@6.3.1";
