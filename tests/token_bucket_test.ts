@@ -335,6 +335,57 @@ Deno.test("TokenBucket.setRate() to a higher rate keeps queued callers' times an
   ]);
 });
 
+// Go's x/time/rate: Reserve(2) twice at 0 at 5/s burst 2, SetLimit(10) at 200,
+// Cancel the second: the limiter holds 1 token, so Reserve(2) acts at 300.
+Deno.test("TokenBucket.reserve() cancel() after a higher setRate() gives back the queue's hold too (Go's Reservation.Cancel)", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ ratePerSecond: 5, burst: 2, clock });
+  assert.equal(bucket.reserve(2).delayMs, 0);
+  const second = bucket.reserve(2);
+  assert.equal(second.delayMs, 400);
+  await clock.advanceTo(200);
+  bucket.setRate(10);
+  second.cancel();
+  // Nobody is queued any more: what is left is Go's balance, -1 + 2 = 1 token.
+  assert.ok(Math.abs(bucket.tokens() - 1) < 1e-9, `1 token left, not ${bucket.tokens()}`);
+  assert.equal(Math.round(bucket.reserve(2).delayMs * 1e6) / 1e6, 100, "acts at 300, not 400");
+});
+
+Deno.test("TokenBucket.take() aborted after a higher setRate() gives back the queue's hold too", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ ratePerSecond: 5, burst: 2, clock });
+  await bucket.take(2);
+  const controller = new AbortController();
+  const aborted = bucket.take(2, { signal: controller.signal }); // due at 400
+  await clock.advanceTo(200);
+  bucket.setRate(10);
+  controller.abort(new Error("not needed"));
+  await assert.rejects(aborted, /not needed/);
+  assert.ok(Math.abs(bucket.tokens() - 1) < 1e-9, `1 token left, not ${bucket.tokens()}`);
+  const grants: Grant[] = [];
+  const next = track(bucket, clock, grants, 1, 2);
+  await clock.runAll();
+  await next;
+  assert.deepEqual(grants.map((g) => Math.round(g.atMs * 1e6) / 1e6), [300]);
+});
+
+Deno.test("TokenBucket.reserve() cancel() after a higher setRate() keeps only the hold an earlier queued caller needs", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ ratePerSecond: 5, clock });
+  const grants: Grant[] = [];
+  await bucket.take(); // 0
+  const waiting = track(bucket, clock, grants, 1); // 200
+  const last = bucket.reserve(); // 400
+  await clock.advanceTo(100);
+  bucket.setRate(10);
+  last.cancel();
+  // The caller at 200 still sleeps until 200, so a newcomer goes after it.
+  const newcomer = track(bucket, clock, grants, 2);
+  await clock.runAll();
+  await Promise.all([waiting, newcomer]);
+  assert.deepEqual(grants.map((g) => [g.id, Math.round(g.atMs * 1e6) / 1e6]), [[1, 200], [2, 300]]);
+});
+
 Deno.test("TokenBucket.setRate() keeps the balance and caps it at the new burst", async () => {
   const clock = new FakeClock();
   const bucket = new TokenBucket({ ratePerSecond: 1, burst: 4, clock });

@@ -146,6 +146,13 @@ export class TokenBucket implements Limiter {
    * moves it to `max(fullAt, t) + n·interval` and may act at `fullAt − burst·interval`.
    */
   #fullAtMs: number;
+  /**
+   * The part of `fullAt` that is not token debt but the queue's hold: a higher
+   * rate lets newcomers queue behind callers still sleeping until their older,
+   * later times (see `setRate`). Go's token count is `fullAt − hold`; a cancel
+   * by the last of those callers releases the hold (see `#giveBack`).
+   */
+  #holdMs = 0;
   /** Nobody is granted a token before this time (set by `pause`). */
   #pausedUntilMs = -Infinity;
   /**
@@ -271,6 +278,7 @@ export class TokenBucket implements Limiter {
     if (nowMs < this.#pausedUntilMs) return false;
     const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
     if (fullAtMs - this.#burstMs - nowMs > EPSILON_MS) return false;
+    this.#settleHold(nowMs);
     this.#fullAtMs = fullAtMs;
     return true;
   }
@@ -330,7 +338,9 @@ export class TokenBucket implements Limiter {
    * Callers already waiting in `take` are slowed down to a lower rate at once:
    * what is left of each wait is stretched by old rate / new rate. A higher
    * rate cannot wake sleepers early, so they keep their times, and the new rate
-   * applies to everyone after them.
+   * applies to everyone after them; if the last of them cancels or aborts,
+   * that hold goes too (newcomers then queue behind the new last, or use the
+   * tokens at once, as in Go).
    *
    * @throws {RangeError} if `ratePerSecond` is not a positive finite number or
    * `burst` is not a finite number of at least 1.
@@ -349,12 +359,14 @@ export class TokenBucket implements Limiter {
     // During a pause the bucket stands still, so settle at the pause's end.
     const atMs = Math.max(this.#now(), this.#pausedUntilMs);
     const oldIntervalMs = this.#intervalMs;
-    const balance = this.#burst - Math.max(0, this.#fullAtMs - atMs) / oldIntervalMs;
     const lastDueMs = this.#lastDueMs;
     const intervalMs = 1000 / ratePerSecond;
     // Pay what is owed at the new rate. With callers queued this puts the last
     // of them at `atMs + (lastDue − atMs) · new/old interval`: the stretch below.
-    let fullAtMs = atMs + (burst - balance) * intervalMs;
+    const repaidAt = (oldFullAtMs: number): number =>
+      atMs + (burst - this.#burst + Math.max(0, oldFullAtMs - atMs) / oldIntervalMs) * intervalMs;
+    const tokensFullAtMs = repaidAt(this.#fullAtMs - this.#holdMs);
+    let fullAtMs = repaidAt(this.#fullAtMs);
     if (intervalMs > oldIntervalMs) {
       this.#moveQueue(atMs, intervalMs / oldIntervalMs, 0);
     } else if (lastDueMs > atMs) {
@@ -367,6 +379,7 @@ export class TokenBucket implements Limiter {
     this.#intervalMs = intervalMs;
     this.#burstMs = burst * intervalMs;
     this.#fullAtMs = fullAtMs;
+    this.#holdMs = Math.max(0, fullAtMs - Math.max(atMs, tokensFullAtMs));
   }
 
   /**
@@ -401,10 +414,10 @@ export class TokenBucket implements Limiter {
     const untilMs = nowMs + ms;
     if (untilMs <= this.#pausedUntilMs) return;
     const shiftMs = untilMs - Math.max(nowMs, this.#pausedUntilMs);
-    this.#fullAtMs = Math.max(
-      Math.max(this.#fullAtMs, nowMs) + shiftMs,
-      untilMs + this.#burstMs - this.#intervalMs,
-    );
+    const floorMs = untilMs + this.#burstMs - this.#intervalMs;
+    const tokensFullAtMs = Math.max(this.#fullAtMs - this.#holdMs, nowMs) + shiftMs;
+    this.#fullAtMs = Math.max(Math.max(this.#fullAtMs, nowMs) + shiftMs, floorMs);
+    this.#holdMs = this.#fullAtMs - Math.max(tokensFullAtMs, floorMs);
     this.#pausedUntilMs = untilMs;
     this.#moveQueue(nowMs, 1, shiftMs);
   }
@@ -415,9 +428,20 @@ export class TokenBucket implements Limiter {
 
   /** Take `n` tokens at `nowMs` (possibly into debt); return when they may be used. */
   #claim(n: number, nowMs: number): number {
+    this.#settleHold(nowMs);
     const fullAtMs = Math.max(this.#fullAtMs, nowMs) + n * this.#intervalMs;
     this.#fullAtMs = fullAtMs;
     return Math.max(fullAtMs - this.#burstMs, this.#pausedUntilMs);
+  }
+
+  /**
+   * Before a claim from `nowMs`: once time has caught up with part of the hold,
+   * that part is spent (a claim starts from now, not from the past).
+   */
+  #settleHold(nowMs: number): void {
+    if (this.#holdMs === 0) return;
+    this.#holdMs = Math.max(this.#fullAtMs, nowMs) -
+      Math.max(this.#fullAtMs - this.#holdMs, nowMs);
   }
 
   /**
@@ -469,7 +493,25 @@ export class TokenBucket implements Limiter {
       // It was the last one. Which one came before the one before is not
       // known, so that one stays counted as the last if it goes too.
       this.#lastDueMs = this.#previousDueMs;
+      this.#releaseHold(floorMs);
     }
+  }
+
+  /**
+   * The last queued caller is gone: keep only the hold the new last one still
+   * needs (newcomers queue behind it, as `setRate` decided), never below what a
+   * pause left.
+   */
+  #releaseHold(floorMs: number): void {
+    if (this.#holdMs === 0) return;
+    const nowMs = this.#now();
+    const tokensFullAtMs = this.#fullAtMs - this.#holdMs;
+    const needed = this.#lastDueMs > nowMs
+      ? Math.max(0, this.#lastDueMs + this.#burstMs - tokensFullAtMs)
+      : 0;
+    const fullAtMs = Math.max(tokensFullAtMs + Math.min(needed, this.#holdMs), floorMs);
+    this.#holdMs = Math.max(0, fullAtMs - tokensFullAtMs);
+    this.#fullAtMs = fullAtMs;
   }
 
   /**
