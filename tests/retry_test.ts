@@ -112,6 +112,57 @@ Deno.test("retry() counts the time spent inside fn toward maxElapsedMs", async (
   assert.equal(error.elapsedMs, 5_000);
 });
 
+Deno.test("retry() counts time spent in onRetry toward maxElapsedMs: no attempt starts past it", async () => {
+  const clock = new FakeClock();
+  const reasons: Array<string | undefined> = [];
+  const { error, calls } = await runVirtual(clock, () => {
+    throw new Error("down");
+  }, {
+    maxElapsedMs: 200,
+    backoff: constant(0),
+    onRetry: () => clock.sleep(300),
+    onGiveUp: ({ reason }) => void reasons.push(reason),
+  });
+  assert.deepEqual(calls, [0], "no second attempt at 300 ms");
+  assert.ok(error instanceof RetryError);
+  assert.equal(error.reason, "max-elapsed");
+  assert.equal(error.elapsedMs, 300);
+  assert.match(error.message, /300 ms have passed 'maxElapsedMs' \(200\)/);
+  assert.deepEqual(reasons, ["max-elapsed"]);
+  assert.equal(clock.pendingSleepers, 0);
+});
+
+Deno.test("retry() counts time spent in retryOn and retryOnResult toward maxElapsedMs", async () => {
+  const slowRetryOn = new FakeClock();
+  const thrown = await runVirtual(slowRetryOn, () => {
+    throw new Error("down");
+  }, {
+    maxElapsedMs: 200,
+    backoff: constant(0),
+    retryOn: async () => {
+      await slowRetryOn.sleep(300);
+      return true;
+    },
+  });
+  assert.deepEqual(thrown.calls, [0]);
+  assert.ok(thrown.error instanceof RetryError && thrown.error.reason === "max-elapsed");
+
+  // 150 ms in the hook plus a 100 ms delay would end at 250: past the budget.
+  const slowPredicate = new FakeClock();
+  const returned = await runVirtual(slowPredicate, () => false, {
+    maxElapsedMs: 200,
+    backoff: constant(100),
+    retryOnResult: async (ok) => {
+      await slowPredicate.sleep(150);
+      return !ok;
+    },
+  });
+  assert.deepEqual(returned.calls, [0]);
+  assert.ok(returned.error instanceof RetryError);
+  assert.equal(returned.error.elapsedMs, 150);
+  assert.match(returned.error.message, /waiting 100 ms more would pass 'maxElapsedMs' \(200\)/);
+});
+
 Deno.test("retry() rethrows a non-retryable error as is and reports it to onGiveUp", async () => {
   const clock = new FakeClock();
   const fatal = new TypeError("401 bad credentials");

@@ -146,6 +146,8 @@ export interface RetryOptions<T> {
   /**
    * The time budget in milliseconds, counted from the start of the first call.
    * No retry starts a sleep that would end past it: the loop gives up instead.
+   * Time spent in the hooks (`retryOn`, `retryOnResult`, `onRetry`) counts:
+   * an `onRetry` that runs the budget out ends the loop (then `onGiveUp` runs).
    *
    * @default {Infinity}
    */
@@ -413,8 +415,10 @@ export async function retry<T>(
       delayMs: number,
       why: string,
     ): Promise<never> => {
+      // Read before onGiveUp: the error says how long the loop ran, hooks included.
+      const spentMs = clock.now() - startMs;
       await onGiveUp?.(report(delayMs, reason));
-      const init: RetryErrorInit = { attempts: attempt, elapsedMs, reason };
+      const init: RetryErrorInit = { attempts: attempt, elapsedMs: spentMs, reason };
       let last: string;
       if (outcome.threw) {
         init.cause = outcome.error;
@@ -425,7 +429,7 @@ export async function retry<T>(
       }
       throw new RetryError(
         `Retry gave up after ${attempt} attempt${attempt === 1 ? "" : "s"} in ${
-          Math.round(elapsedMs)
+          Math.round(spentMs)
         } ms: ${why}; ${last}`,
         init,
       );
@@ -441,14 +445,25 @@ export async function retry<T>(
     const delayMs = typeof hintMs === "number" && hintMs >= 0 && Number.isFinite(hintMs)
       ? hintMs
       : computedMs;
-    if (elapsedMs + delayMs > maxElapsedMs) {
-      return await giveUp(
+    // The budget is checked on the clock, not on `elapsedMs`: time spent in
+    // retryOn, retryOnResult and onRetry counts too, so a slow hook cannot
+    // start an attempt past the budget.
+    const overBudget = (): Promise<never> | undefined => {
+      const spentMs = clock.now() - startMs;
+      if (spentMs + delayMs <= maxElapsedMs) return undefined;
+      return giveUp(
         "max-elapsed",
         delayMs,
-        `waiting ${Math.round(delayMs)} ms more would pass 'maxElapsedMs' (${maxElapsedMs})`,
+        spentMs > maxElapsedMs
+          ? `${Math.round(spentMs)} ms have passed 'maxElapsedMs' (${maxElapsedMs})`
+          : `waiting ${Math.round(delayMs)} ms more would pass 'maxElapsedMs' (${maxElapsedMs})`,
       );
-    }
+    };
+    const before = overBudget();
+    if (before) return await before;
     await onRetry?.(report(delayMs));
+    const after = overBudget();
+    if (after) return await after;
     await clock.sleep(delayMs, signal);
   }
 }
