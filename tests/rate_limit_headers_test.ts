@@ -70,6 +70,23 @@ Deno.test("parseRateLimit() picks the binding policy among several draft 10 item
   });
 });
 
+Deno.test("parseRateLimit() ignores draft 10 quotas counted in bytes or concurrent requests", () => {
+  // The draft's own example of a byte quota: 65535 content bytes per 10 s, not 65535 requests.
+  const bytes = h({ "ratelimit-policy": '"peruser";q=65535;qu="content-bytes";w=10' });
+  assert.equal(parseRateLimit(bytes, NOW), undefined);
+
+  const mixed = parseRateLimit(
+    h({
+      "ratelimit": '"bytes";r=0;t=50, "reqs";r=7;t=2',
+      "ratelimit-policy":
+        '"bytes";q=65535;qu="content-bytes";w=60, "open";q=4;qu="concurrent-requests", "reqs";q=10;qu="requests";w=1',
+    }),
+    NOW,
+  );
+  // The exhausted byte quota does not make a request wait; the request quota binds.
+  assert.deepEqual(mixed, { limit: 10, remaining: 7, resetMs: 2_000, policyWindowMs: 1_000 });
+});
+
 Deno.test("parseRateLimit() reads the draft 6-8 dictionary form of RateLimit", () => {
   assert.deepEqual(parseRateLimit(h({ "ratelimit": "limit=10, remaining=0, reset=3" }), NOW), {
     limit: 10,

@@ -242,6 +242,8 @@ function compact(info: {
 
 /**
  * Draft 10: `RateLimit: "p";r=50;t=30` and `RateLimit-Policy: "p";q=100;w=60`.
+ * Quotas in another unit (`qu="content-bytes"`, `qu="concurrent-requests"`) are
+ * ignored, as are `RateLimit` items naming such a policy.
  * With several policies the binding one is the one with the fewest requests
  * remaining (and, among exhausted ones, the latest reset: we must wait for
  * all of them). Also reads the draft 6–8 dictionary form
@@ -254,6 +256,15 @@ function fromIetfFields(headers: Headers): RateLimitInfo {
   let windowSeconds: number | undefined;
   let policyName: BareItem | undefined;
 
+  // Draft 10's quota unit `qu` may be "content-bytes" or "concurrent-requests":
+  // such a quota says nothing about how many requests may go per window.
+  const policies = parseFieldMembers(headers.get("ratelimit-policy") ?? "").filter((m) =>
+    m.value === undefined
+  );
+  const countsRequests = (m: FieldMember): boolean =>
+    (m.params.get("qu") ?? "requests") === "requests";
+  const otherUnits = new Set(policies.filter((m) => !countsRequests(m)).map((m) => m.item));
+
   const rateLimit = headers.get("ratelimit");
   if (rateLimit !== null) {
     const members = parseFieldMembers(rateLimit);
@@ -263,6 +274,7 @@ function fromIetfFields(headers: Headers): RateLimitInfo {
         dictionary.set(member.item.toLowerCase(), nonNegative(member.value));
         continue;
       }
+      if (otherUnits.has(member.item)) continue;
       const r = nonNegative(member.params.get("r"));
       const t = nonNegative(member.params.get("t"));
       if (r === undefined && t === undefined) continue;
@@ -282,17 +294,14 @@ function fromIetfFields(headers: Headers): RateLimitInfo {
     }
   }
 
-  const policy = headers.get("ratelimit-policy");
-  if (policy !== null) {
-    const policies = parseFieldMembers(policy).filter((m) =>
-      m.value === undefined && nonNegative(m.params.get("q")) !== undefined
-    );
-    const chosen = policies.find((m) => m.item === policyName) ?? policies[0];
-    if (chosen) {
-      limit = nonNegative(chosen.params.get("q"));
-      const w = nonNegative(chosen.params.get("w"));
-      if (w !== undefined) windowSeconds = w;
-    }
+  const requestQuotas = policies.filter((m) =>
+    countsRequests(m) && nonNegative(m.params.get("q")) !== undefined
+  );
+  const chosen = requestQuotas.find((m) => m.item === policyName) ?? requestQuotas[0];
+  if (chosen) {
+    limit = nonNegative(chosen.params.get("q"));
+    const w = nonNegative(chosen.params.get("w"));
+    if (w !== undefined) windowSeconds = w;
   }
 
   return compact({
