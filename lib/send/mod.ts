@@ -62,3 +62,27 @@ export {
   type SendSms,
 } from "./send_job.ts";
 export type { Clock } from "../core/clock.ts";
+export {
+  countryName,
+  isCountryCode,
+  type PhoneNumberReading,
+  readPhoneNumber,
+  type ReadPhoneNumberOptions,
+} from "./phone_number.ts";
+export { checkSenderId, type SenderIdCheck } from "./sender_id.ts";
+export {
+  countSmsSegments,
+  describeUcs2Cause,
+  type NonGsmCharacter,
+  type SmsSegments,
+} from "./sms_segments.ts";
+export { MessageTemplate, type RenderedText } from "./message_template.ts";
+export {
+  campaignTag,
+  type CampaignTagSource,
+  checkClientRef,
+  clientRef,
+  MAX_CLIENT_REF_CHARS,
+  parseClientRef,
+  type ParsedClientRef,
+} from "./client_ref.ts";
