@@ -1,7 +1,7 @@
 /**
  * The Vonage Messages API (SMS): RS256 application JWTs, a token source that
- * reuses them until shortly before expiry, and a client whose every answer is
- * one typed {@linkcode SendOutcome}.
+ * reuses them until shortly before expiry, a client whose every answer is
+ * one typed {@linkcode SendOutcome}, and the HS256 signature of status webhooks.
  *
  * @example Sending one SMS to the local mock
  * ```ts
@@ -25,6 +25,13 @@ export {
   VonageCredentialsError,
 } from "./jwt.ts";
 export { VonageTokenSource, type VonageTokenSourceOptions } from "./token_source.ts";
+export {
+  signWebhookBody,
+  type SignWebhookOptions,
+  type VerifyWebhookOptions,
+  verifyWebhookSignature,
+  type WebhookVerdict,
+} from "./webhook_signature.ts";
 export type {
   AcceptedOutcome,
   AuthOutcome,
