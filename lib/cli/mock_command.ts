@@ -9,9 +9,11 @@
  */
 
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
+import type { StatusWebhookOptions } from "../mock/status_webhooks.ts";
 import { generateVonageKeyPair, privateKeyToPem } from "../mock/key_pair.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
+import { waitForStop } from "./wait_for_stop.ts";
 
 /** The application id the mock expects when `--app-id` is not given. */
 export const DEFAULT_MOCK_APP_ID = "politely-mock-app";
@@ -47,6 +49,17 @@ Options:
   --latency MS            milliseconds every answer is held (default 0)
   --seed N                seed of the fault draws, to replay a run (default random)
   -h, --help              show this help
+
+Status webhooks (delivery receipts), posted for each accepted message to its
+webhook_url or --status-url, signed as Vonage signs them, retried on 5xx:
+  --signature-secret S    the secret they are signed with; turns them on (default:
+                          the variable VONAGE_SIGNATURE_SECRET, if readable)
+  --status-url URL        where they go for messages sent without webhook_url
+  --status-delay SECONDS  wait before each of a message's webhooks (default 1)
+  --rejected-rate X       share of messages rejected, 0 to 1 (default 0)
+  --undeliverable-rate X  share of messages undeliverable, 0 to 1 (default 0)
+  --price AMOUNT          price of each submitted message (default 0.0333)
+  --currency CODE         currency of --price (default EUR)
 
 Point a client at it with:
   VONAGE_APPLICATION_ID=<app id> VONAGE_PRIVATE_KEY_PATH=<private key> \\
@@ -84,6 +97,7 @@ interface MockFlags {
   dropRate: number;
   latencyMs: number;
   seed: number | undefined;
+  webhooks: StatusWebhookOptions | undefined;
 }
 
 function parseNumber(
@@ -119,6 +133,13 @@ function parseMockFlags(args: string[]): MockFlags {
     "drop-rate": { type: "string" },
     latency: { type: "string" },
     seed: { type: "string" },
+    "signature-secret": { type: "string" },
+    "status-url": { type: "string" },
+    "status-delay": { type: "string" },
+    "rejected-rate": { type: "string" },
+    "undeliverable-rate": { type: "string" },
+    price: { type: "string" },
+    currency: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   const failRate = values["fail-rate"] === undefined ? 0 : parseNumber(
@@ -157,6 +178,7 @@ function parseMockFlags(args: string[]): MockFlags {
         "give one or the other",
     );
   }
+  const webhooks = parseWebhookFlags(values);
   const applicationId = values["app-id"] ?? DEFAULT_MOCK_APP_ID;
   if (applicationId.trim() === "") throw new UsageError("--app-id must not be empty");
   return {
@@ -193,6 +215,69 @@ function parseMockFlags(args: string[]): MockFlags {
       integer: true,
       what: "an integer from 0 to 2147483647",
     }),
+    webhooks,
+  };
+}
+
+/** The status webhook flags: on with a secret, which `--status-url` needs. */
+function parseWebhookFlags(
+  values: Record<string, string | boolean | undefined>,
+): StatusWebhookOptions | undefined {
+  const text = (name: string) => values[name] as string | undefined;
+  const share = (name: string) =>
+    text(name) === undefined ? 0 : parseNumber(name, text(name)!, {
+      min: 0,
+      max: 1,
+      what: "a share from 0 to 1 (0.05 is 5%)",
+    });
+  let secret = text("signature-secret");
+  if (secret === undefined) {
+    const variable = "VONAGE_SIGNATURE_SECRET";
+    const permission = Deno.permissions.querySync({ name: "env", variable });
+    if (permission.state === "granted") secret = Deno.env.get(variable) || undefined;
+  }
+  const url = text("status-url");
+  if (secret === undefined || secret === "") {
+    const needsSecret = ["status-url", "status-delay", "rejected-rate", "undeliverable-rate"]
+      .find((name) => text(name) !== undefined);
+    if (needsSecret !== undefined) {
+      throw new UsageError(
+        `--${needsSecret} is about status webhooks, which are signed: give --signature-secret ` +
+          `(the same secret the receipts server checks)`,
+      );
+    }
+    return undefined;
+  }
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) {
+    throw new UsageError(`--status-url must be an http:// or https:// URL, got '${url}'`);
+  }
+  const rejectedRate = share("rejected-rate");
+  const undeliverableRate = share("undeliverable-rate");
+  if (rejectedRate + undeliverableRate > 1) {
+    throw new UsageError(
+      `--rejected-rate and --undeliverable-rate add up to ${
+        rejectedRate + undeliverableRate
+      }; together they must be at most 1`,
+    );
+  }
+  const price = text("price") ?? "0.0333";
+  if (!/^\d+(\.\d+)?$/.test(price)) {
+    throw new UsageError(`--price must be a decimal amount like 0.0333, got '${price}'`);
+  }
+  const delaySeconds = text("status-delay") === undefined
+    ? 1
+    : parseNumber("status-delay", text("status-delay")!, {
+      min: 0,
+      what: "a number of seconds, 0 or more",
+    });
+  return {
+    signatureSecret: secret,
+    ...(url === undefined ? {} : { url }),
+    delayMs: delaySeconds * 1000,
+    rejectedRate,
+    undeliverableRate,
+    price,
+    currency: text("currency") ?? "EUR",
   };
 }
 
@@ -246,23 +331,6 @@ function describeLimit(flags: MockFlags): string {
     : `rate ${flags.ratePerSecond}/s, burst ${flags.burst}`;
 }
 
-/** Resolve on SIGINT, SIGTERM or `signal`, and stop listening for them afterwards. */
-function waitForStop(signal: AbortSignal | undefined): { stopped: Promise<void>; dispose(): void } {
-  const names: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  let onStop = () => {};
-  const stopped = new Promise<void>((resolve) => (onStop = resolve));
-  for (const name of names) Deno.addSignalListener(name, onStop);
-  signal?.addEventListener("abort", onStop, { once: true });
-  if (signal?.aborted) onStop();
-  return {
-    stopped,
-    dispose() {
-      for (const name of names) Deno.removeSignalListener(name, onStop);
-      signal?.removeEventListener("abort", onStop);
-    },
-  };
-}
-
 /**
  * Run `main.ts mock` with the arguments after `mock`. Serves until SIGINT,
  * SIGTERM or `io.signal`, then shuts down cleanly and resolves to 0.
@@ -303,6 +371,7 @@ export async function runMockCommand(args: string[], io: MockCommandIo = {}): Pr
       dropRate: flags.dropRate,
       latencyMs: flags.latencyMs,
       ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+      ...(flags.webhooks === undefined ? {} : { statusWebhooks: flags.webhooks }),
     });
   } catch (error: unknown) {
     if (key.temporary && key.privateKeyPath) await Deno.remove(key.privateKeyPath);
@@ -338,7 +407,17 @@ export async function runMockCommand(args: string[], io: MockCommandIo = {}): Pr
     if (faults.length > 0) {
       stdout(`  faults:         ${faults.join(", ")}, seed ${server.stats().seed}`);
     }
-    stdout(`  endpoints:      POST ${server.url}/v1/messages, GET /stats, GET /messages`);
+    if (flags.webhooks !== undefined) {
+      const { url, delayMs, rejectedRate = 0, undeliverableRate = 0 } = flags.webhooks;
+      stdout(
+        `  webhooks:       to ${url ?? "each message's webhook_url"}, ${delayMs! / 1000} s apart, ${
+          rejectedRate * 100
+        }% rejected, ${undeliverableRate * 100}% undeliverable`,
+      );
+    }
+    stdout(
+      `  endpoints:      POST ${server.url}/v1/messages, GET /stats, GET /messages, GET /webhooks`,
+    );
     stdout("Press Ctrl-C to stop.");
     await stop.stopped;
   } finally {

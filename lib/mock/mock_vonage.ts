@@ -30,11 +30,17 @@
 
 import { Hono } from "../deps/hono.ts";
 import { type Clock, realClock } from "../core/clock.ts";
-import { createRandom } from "../core/seeded_random.ts";
+import { createRandom, deriveSeed } from "../core/seeded_random.ts";
 import { TokenBucket } from "../core/token_bucket.ts";
 import { MockStatsRecorder, type MockVonageSecond, type MockVonageStats } from "./mock_stats.ts";
 import { type InvalidParameter, type Problem, problem } from "./problem.ts";
 import { type SmsFields, validateSms } from "./validate_sms.ts";
+import {
+  type PlannedOutcome,
+  type StatusWebhookOptions,
+  StatusWebhookSender,
+  type StatusWebhookStats,
+} from "./status_webhooks.ts";
 import { importVerificationKey, VonageJwtVerifier } from "./verify_vonage_jwt.ts";
 
 /**
@@ -152,6 +158,14 @@ export interface MockVonageOptions {
    * @default {100000}
    */
   maxStoredMessages?: number;
+  /**
+   * Post signed status webhooks (delivery receipts) for every accepted message, as
+   * Vonage does; see {@linkcode StatusWebhookSender}. Their `clock` defaults to the
+   * mock's and their `seed` to one derived from the mock's. Call `close()` when done.
+   *
+   * @default {undefined: no webhooks}
+   */
+  statusWebhooks?: StatusWebhookOptions;
 }
 
 /**
@@ -227,6 +241,15 @@ export interface MockVonage {
   stats(): MockVonageStats;
   /** The same data as `GET /messages`: accepted messages, oldest first. */
   messages(): AcceptedMessage[];
+  /**
+   * The same data as `GET /webhooks`: the status webhooks' counts and the outcome
+   * planned for each message (empty without `statusWebhooks`).
+   */
+  webhooks(): { stats: StatusWebhookStats | null; planned: PlannedOutcome[] };
+  /** Resolve once every status webhook scheduled so far is done (at once without them). */
+  webhooksIdle(): Promise<void>;
+  /** Stop sending status webhooks and wait until every attempt has stopped. */
+  close(): Promise<void>;
 }
 
 /**
@@ -338,6 +361,11 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     seed,
   });
   const stored = new MessageStore(maxStoredMessages);
+  const webhooks = options.statusWebhooks === undefined ? undefined : new StatusWebhookSender({
+    clock,
+    seed: deriveSeed(seed, "status-webhooks"),
+    ...options.statusWebhooks,
+  });
   const policy = limited ? policyHeader(ratePerSecond) : "";
 
   function limitHeaders(tokens: number): Record<string, string> {
@@ -397,6 +425,7 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     const message_uuid = crypto.randomUUID();
     const answered = !(draw < failRate + dropRate);
     stored.add({ ...validation.sms, message_uuid, timeMs, answered });
+    webhooks?.schedule({ ...validation.sms, message_uuid });
     if (!answered) return DROP;
     return { status: 202, body: { message_uuid }, headers };
   }
@@ -423,13 +452,18 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     ));
   app.get("/stats", (c) => c.json(recorder.snapshot(clock.now())));
   app.get("/messages", (c) => c.json({ messages: stored.list() }));
+  const webhookReport = () => ({
+    stats: webhooks?.stats() ?? null,
+    planned: webhooks?.planned() ?? [],
+  });
+  app.get("/webhooks", (c) => c.json(webhookReport()));
   app.notFound((c) =>
     problemResponse(
       404,
       problem(
         "not-found",
         "Not Found",
-        `This mock serves POST /v1/messages, GET /stats and GET /messages, not ${c.req.method} ${c.req.path}.`,
+        `This mock serves POST /v1/messages, GET /stats, GET /messages and GET /webhooks, not ${c.req.method} ${c.req.path}.`,
       ),
     )
   );
@@ -446,6 +480,9 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     app,
     stats: (): MockVonageStats => recorder.snapshot(clock.now()),
     messages: (): AcceptedMessage[] => stored.list(),
+    webhooks: webhookReport,
+    webhooksIdle: (): Promise<void> => webhooks?.idle() ?? Promise.resolve(),
+    close: (): Promise<void> => webhooks?.close() ?? Promise.resolve(),
   };
 }
 

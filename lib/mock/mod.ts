@@ -47,4 +47,11 @@ export {
   type ServeMockVonageOptions,
 } from "./serve_mock_vonage.ts";
 export { generateVonageKeyPair, privateKeyToPem } from "./key_pair.ts";
+export {
+  type PlannedOutcome,
+  type StatusWebhookOptions,
+  StatusWebhookSender,
+  type StatusWebhookStats,
+  type WebhookMessage,
+} from "./status_webhooks.ts";
 export type { Clock } from "../core/clock.ts";

@@ -11,6 +11,7 @@ import {
   type AcceptedMessage,
   createMockVonage,
   DroppedConnectionError,
+  type MockVonage,
   type MockVonageOptions,
 } from "./mock_vonage.ts";
 
@@ -73,6 +74,10 @@ export interface MockVonageServer extends AsyncDisposable {
   stats(): MockVonageStats;
   /** What `GET /messages` lists. */
   messages(): AcceptedMessage[];
+  /** What `GET /webhooks` answers: status webhook counts and planned outcomes. */
+  webhooks(): ReturnType<MockVonage["webhooks"]>;
+  /** Resolve once every status webhook scheduled so far is done. */
+  webhooksIdle(): Promise<void>;
   /** Stop accepting, let requests in flight finish, close every connection. */
   shutdown(): Promise<void>;
 }
@@ -147,12 +152,15 @@ export async function serveMockVonage(options: ServeMockVonageOptions): Promise<
   }
 
   let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopped ??= shutdown());
+  // The socket first (no new acceptances), then the webhooks still waiting.
+  const stop = (): Promise<void> => (stopped ??= shutdown().finally(mock.close));
   return {
     url: `http://${urlHost(hostname)}:${listenPort}`,
     port: listenPort,
     stats: mock.stats,
     messages: mock.messages,
+    webhooks: mock.webhooks,
+    webhooksIdle: mock.webhooksIdle,
     shutdown: stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -32,6 +32,8 @@ export interface SmsFields {
   text: string;
   /** The caller's reference, up to 100 characters, when given. */
   client_ref?: string;
+  /** Where this message's status webhooks go instead of the application's, when given. */
+  webhook_url?: string;
 }
 
 /**
@@ -150,6 +152,7 @@ export function validateSms(body: unknown): SmsValidation {
   if (invalid.length > 0) return { ok: false, invalid };
   const sms: SmsFields = { to: to as string, from: from as string, text: text as string };
   if (typeof client_ref === "string") sms.client_ref = client_ref;
+  if (typeof fields.webhook_url === "string") sms.webhook_url = fields.webhook_url;
   return { ok: true, sms };
 }
 
