@@ -13,6 +13,8 @@ Usage: deno run --allow-net --allow-read --allow-env --allow-write main.ts <comm
 
 Commands:
   send RECIPIENTS|-   send one SMS per recipient through the Vonage Messages API
+  receipts JOURNAL…   receive signed delivery receipts (status webhooks) beside each journal
+  report JOURNAL      delivered / rejected / undeliverable / waiting, reasons and price
   mock                run a local mock of the Vonage Messages API with a real rate limit
   demo                the whole flow against an in-process mock: naive vs polite
   simulate            the article's backoff graphs and the AWS contention study
@@ -24,6 +26,8 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   send: async () => (await import("./lib/cli/send_command.ts")).runSendCommand,
+  receipts: async () => (await import("./lib/cli/receipts_command.ts")).runReceiptsCommand,
+  report: async () => (await import("./lib/cli/report_command.ts")).runReportCommand,
   mock: async () => (await import("./lib/cli/mock_command.ts")).runMockCommand,
   demo: async () => (await import("./lib/cli/demo_command.ts")).runDemoCommand,
   simulate: async () => (await import("./lib/cli/simulate_command.ts")).runSimulateCommand,

@@ -1,0 +1,246 @@
+/**
+ * A campaign's delivery figures: its journal (what Vonage accepted) joined with its
+ * receipts (what became of each accepted message). Every accepted message is counted
+ * exactly once: by its final receipt (`delivered`, `rejected`, `undeliverable`; the
+ * latest by Vonage's timestamp if there are several) or as still waiting. Its price is
+ * taken once, from its latest receipt that carries one. Both files are read without
+ * locks, so a report can be made while `send` and the receipts server are running.
+ *
+ * @module
+ */
+
+import { JournalReader } from "./journal_reader.ts";
+import { readReceipts, type StoredReceipt } from "./receipts_file.ts";
+import { receiptsPathFor, unmatchedPathFor } from "./receipts_app.ts";
+import { FINAL_STATUSES, type StatusReceipt } from "./status_receipt.ts";
+
+/**
+ * The figures of one campaign.
+ *
+ * @example Saying what share was delivered
+ * ```ts
+ * import type { DeliveryReport } from "./delivery_report.ts";
+ *
+ * function deliveredShare(report: DeliveryReport): number {
+ *   return report.accepted === 0 ? 0 : report.delivered / report.accepted;
+ * }
+ * ```
+ */
+export interface DeliveryReport {
+  /** The journal the report is about. */
+  journal: string;
+  /** The receipts files read (those that exist). */
+  receiptsFiles: string[];
+  /** Numbers in the journal. */
+  numbers: number;
+  /** Messages Vonage accepted (202): `delivered + rejected + undeliverable + waiting`. */
+  accepted: number;
+  /** Accepted, and delivered to the handset. */
+  delivered: number;
+  /** Accepted, then rejected (by Vonage or the carrier). */
+  rejected: number;
+  /** Accepted, then found undeliverable. */
+  undeliverable: number;
+  /** Accepted, with no final receipt yet (`submitted` or nothing). */
+  waiting: number;
+  /** Of `waiting`, those with a `submitted` receipt. */
+  submitted: number;
+  /** Numbers never accepted, by the journal's state. */
+  notAccepted: { failed: number; uncertain: number; pending: number };
+  /** Error reasons of rejected and undeliverable messages (`"1050 Number barred"`), counted. */
+  errors: Record<string, number>;
+  /** Total price by currency, as decimal strings (`{ "EUR": "9.99" }`). */
+  prices: Record<string, string>;
+  /** Receipts read (all files, duplicates across files counted once). */
+  receipts: number;
+  /** Messages with receipts in this campaign's receipts file that its journal does not know. */
+  unknownMessages: number;
+}
+
+/**
+ * Make the report for the journal at `journalPath`, from its receipts file and the
+ * `unmatched.receipts.jsonl` beside it (see {@linkcode receiptsPathFor}).
+ *
+ * @throws {Deno.errors.NotFound} if the journal does not exist; an `Error` naming the
+ * file and line if a file is damaged.
+ *
+ * @example Reporting on a campaign
+ * ```ts ignore
+ * import { makeDeliveryReport } from "./delivery_report.ts";
+ *
+ * const report = await makeDeliveryReport("people.csv.journal.jsonl");
+ * console.log(`${report.delivered} of ${report.accepted} delivered`);
+ * ```
+ */
+export async function makeDeliveryReport(journalPath: string): Promise<DeliveryReport> {
+  // Receipts first: a receipt is then never newer than the journal it is matched against.
+  const own = receiptsPathFor(journalPath);
+  const shared = unmatchedPathFor(journalPath);
+  const ownReceipts = await readReceipts(own);
+  const sharedReceipts = await readReceipts(shared);
+  const journal = await JournalReader.open(journalPath);
+
+  const files = [];
+  for (const path of [own, shared]) {
+    if (await exists(path)) files.push(path);
+  }
+  const byUuid = new Map<string, StatusReceipt[]>();
+  const seen = new Set<string>();
+  const unknown = new Set<string>();
+  for (
+    const [stored, fromOwn] of [
+      ...ownReceipts.map((s): [StoredReceipt, boolean] => [s, true]),
+      ...sharedReceipts.map((s): [StoredReceipt, boolean] => [s, false]),
+    ]
+  ) {
+    const { receipt } = stored;
+    const key = `${receipt.messageUuid} ${receipt.status} ${receipt.timestamp}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (!journal.byUuid.has(receipt.messageUuid)) {
+      if (fromOwn) unknown.add(receipt.messageUuid);
+      continue;
+    }
+    const list = byUuid.get(receipt.messageUuid) ?? [];
+    list.push(receipt);
+    byUuid.set(receipt.messageUuid, list);
+  }
+
+  const report: DeliveryReport = {
+    journal: journalPath,
+    receiptsFiles: files,
+    numbers: journal.numbers.size,
+    accepted: 0,
+    delivered: 0,
+    rejected: 0,
+    undeliverable: 0,
+    waiting: 0,
+    submitted: 0,
+    notAccepted: { failed: 0, uncertain: 0, pending: 0 },
+    errors: {},
+    prices: {},
+    receipts: seen.size,
+    unknownMessages: unknown.size,
+  };
+  const totals = new Map<string, bigint>();
+  for (const state of journal.numbers.values()) {
+    if (state.state !== "accepted") {
+      report.notAccepted[state.state]++;
+      continue;
+    }
+    report.accepted++;
+    const receipts = (byUuid.get(state.messageUuid!) ?? []).sort(byTimestamp);
+    const final = receipts.filter((receipt) => FINAL_STATUSES.has(receipt.status)).at(-1);
+    if (final === undefined) {
+      report.waiting++;
+      if (receipts.some((receipt) => receipt.status === "submitted")) report.submitted++;
+    } else {
+      const status = final.status as "delivered" | "rejected" | "undeliverable";
+      report[status]++;
+      if (status !== "delivered") {
+        const reason = final.error
+          ? [final.error.code, final.error.detail].filter(Boolean).join(" ")
+          : "no reason given";
+        report.errors[reason] = (report.errors[reason] ?? 0) + 1;
+      }
+    }
+    const priced = receipts.filter((receipt) => receipt.price !== undefined).at(-1);
+    if (priced?.price) {
+      const { currency, amount } = priced.price;
+      totals.set(currency, (totals.get(currency) ?? 0n) + toUnits(amount));
+    }
+  }
+  for (const [currency, units] of [...totals].sort(([a], [b]) => a.localeCompare(b))) {
+    report.prices[currency] = fromUnits(units);
+  }
+  return report;
+}
+
+/** Order by Vonage's timestamp; ISO 8601 in UTC sorts as text, anything else as a date. */
+function byTimestamp(a: StatusReceipt, b: StatusReceipt): number {
+  const ta = Date.parse(a.timestamp);
+  const tb = Date.parse(b.timestamp);
+  if (Number.isFinite(ta) && Number.isFinite(tb) && ta !== tb) return ta - tb;
+  // Same instant: a final status comes after `submitted`.
+  return Number(FINAL_STATUSES.has(a.status)) - Number(FINAL_STATUSES.has(b.status));
+}
+
+/** Prices are summed exactly, in units of 10^-12, never as binary floats. */
+const SCALE = 12;
+
+function toUnits(amount: string): bigint {
+  const [whole = "0", fraction = ""] = amount.split(".");
+  return BigInt(whole) * 10n ** BigInt(SCALE) +
+    BigInt((fraction + "0".repeat(SCALE)).slice(0, SCALE));
+}
+
+function fromUnits(units: bigint): string {
+  const text = units.toString().padStart(SCALE + 1, "0");
+  const whole = text.slice(0, -SCALE);
+  const fraction = text.slice(-SCALE).replace(/0+$/, "").padEnd(2, "0");
+  return `${whole}.${fraction}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error: unknown) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * The report as text for a terminal: outcomes with shares, reasons, prices.
+ *
+ * @example Printing a report
+ * ```ts ignore
+ * import { formatDeliveryReport, makeDeliveryReport } from "./delivery_report.ts";
+ *
+ * console.log(formatDeliveryReport(await makeDeliveryReport("people.csv.journal.jsonl")));
+ * ```
+ */
+export function formatDeliveryReport(report: DeliveryReport): string {
+  const share = (count: number) =>
+    report.accepted === 0 ? "" : `  ${(100 * count / report.accepted).toFixed(1)}%`;
+  const row = (label: string, count: number, withShare = true) =>
+    `  ${label.padEnd(16)}${String(count).padStart(7)}${withShare ? share(count) : ""}`;
+  const { failed, uncertain, pending } = report.notAccepted;
+  const lines = [
+    `${report.journal}: ${report.numbers} numbers`,
+    row("accepted", report.accepted, false),
+    row("  delivered", report.delivered),
+    row("  rejected", report.rejected),
+    row("  undeliverable", report.undeliverable),
+    row("  still waiting", report.waiting) +
+    (report.submitted > 0 ? ` (${report.submitted} submitted)` : ""),
+    row("not accepted", failed + uncertain + pending, false) +
+    ` (failed ${failed}, uncertain ${uncertain}, pending ${pending})`,
+  ];
+  const errors = Object.entries(report.errors).sort(([, a], [, b]) => b - a);
+  if (errors.length > 0) {
+    lines.push("  reasons:");
+    for (const [reason, count] of errors) lines.push(`    ${String(count).padStart(6)}  ${reason}`);
+  }
+  const prices = Object.entries(report.prices);
+  lines.push(
+    `  price:          ${
+      prices.length === 0
+        ? "none reported yet"
+        : prices.map(([currency, amount]) => `${amount} ${currency}`).join(", ")
+    }`,
+  );
+  lines.push(
+    `  receipts:       ${report.receipts} read from ${
+      report.receiptsFiles.length === 0 ? "no file yet" : report.receiptsFiles.join(", ")
+    }`,
+  );
+  if (report.unknownMessages > 0) {
+    lines.push(
+      `  ${report.unknownMessages} message(s) have receipts but are not in the journal ` +
+        `(kept in the receipts file; an answer lost in transit leaves the journal uncertain)`,
+    );
+  }
+  return lines.join("\n");
+}

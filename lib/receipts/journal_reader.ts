@@ -1,0 +1,151 @@
+/**
+ * Reading a campaign's journal from the side, without its lock, while `send` may still be
+ * appending to it: only whole lines are read, and {@linkcode JournalReader.refresh} picks
+ * up from where the last read stopped. What it keeps is what receipts are matched
+ * against: each number's last state and the `message_uuid`s Vonage accepted.
+ *
+ * @module
+ */
+
+/**
+ * A number's state as the journal tells it (the same folding `send` does on resume).
+ *
+ * @example Counting accepted numbers
+ * ```ts
+ * import type { JournalNumber } from "./journal_reader.ts";
+ *
+ * const states: JournalNumber[] = [{ state: "accepted", messageUuid: "m-1" }, { state: "failed" }];
+ * console.log(states.filter((s) => s.state === "accepted").length); // 1
+ * ```
+ */
+export interface JournalNumber {
+  /** `accepted` (with its id), `failed`, `uncertain` (maybe accepted) or `pending`. */
+  state: "accepted" | "failed" | "uncertain" | "pending";
+  /** For `accepted`: the id Vonage answered with. */
+  messageUuid?: string;
+}
+
+/**
+ * A journal read from outside: `numbers` and `byUuid` grow with each
+ * {@linkcode JournalReader.refresh}.
+ *
+ * @example Finding the number a receipt is about
+ * ```ts
+ * import { JournalReader } from "./journal_reader.ts";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, [
+ *   '{"type":"header","version":1,"from":"Acme","textHash":"sha256:00","createdAt":"2026-12-01T12:00:00.000Z"}',
+ *   '{"type":"sending","to":"14155550100","attempt":1,"at":"2026-12-01T12:00:00.000Z"}',
+ *   '{"type":"accepted","to":"14155550100","messageUuid":"m-1","at":"2026-12-01T12:00:00.100Z"}',
+ *   "",
+ * ].join("\n"));
+ * const reader = await JournalReader.open(path);
+ * console.log(reader.byUuid.get("m-1")); // 14155550100
+ * await Deno.remove(path);
+ * ```
+ */
+export class JournalReader {
+  /** The journal file. */
+  readonly path: string;
+  /** Per number, its last state. */
+  readonly numbers: Map<string, JournalNumber> = new Map();
+  /** Every accepted `message_uuid`, to the number it went to. */
+  readonly byUuid: Map<string, string> = new Map();
+  #offset = 0;
+  #lineNumber = 0;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  /**
+   * Read the journal at `path` so far. A journal that does not exist yet (the receipts
+   * server may start before `send`) reads as empty until it appears.
+   *
+   * @throws an `Error` naming the line if the file is not a politely journal.
+   */
+  static async open(path: string): Promise<JournalReader> {
+    const reader = new JournalReader(path);
+    await reader.refresh();
+    return reader;
+  }
+
+  /** Read the lines appended since the last read; resolves to how many were read. */
+  async refresh(): Promise<number> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.path, { read: true });
+    } catch (error: unknown) {
+      if (error instanceof Deno.errors.NotFound) return 0;
+      throw error;
+    }
+    using _file = file;
+    await file.seek(this.#offset, Deno.SeekMode.Start);
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    for (;;) {
+      const count = await file.read(buffer);
+      if (count === null) break;
+      chunks.push(buffer.slice(0, count));
+    }
+    const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    const end = bytes.lastIndexOf(10) + 1;
+    if (end === 0) return 0;
+    this.#offset += end;
+    const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n");
+    lines.pop();
+    for (const line of lines) this.#apply(line);
+    return lines.length;
+  }
+
+  #apply(line: string): void {
+    this.#lineNumber++;
+    if (line.trim() === "") return;
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      throw this.#notJournal();
+    }
+    if (this.#lineNumber === 1) {
+      if (record.type !== "header") throw this.#notJournal();
+      return;
+    }
+    const to = record.to;
+    if (typeof to !== "string") throw this.#notJournal();
+    const before = this.numbers.get(to);
+    if (before?.state === "accepted") return; // an acceptance is final whatever follows
+    switch (record.type) {
+      case "sending":
+      case "uncertain":
+        this.numbers.set(to, { state: "uncertain" });
+        return;
+      case "accepted":
+        if (typeof record.messageUuid !== "string") throw this.#notJournal();
+        this.numbers.set(to, { state: "accepted", messageUuid: record.messageUuid });
+        this.byUuid.set(record.messageUuid, to);
+        return;
+      case "failed":
+        this.numbers.set(to, { state: "failed" });
+        return;
+      case "released":
+        this.numbers.set(to, { state: "pending" });
+        return;
+      default:
+        throw this.#notJournal();
+    }
+  }
+
+  #notJournal(): Error {
+    return new Error(
+      `${this.path}:${this.#lineNumber} is not a politely journal record; pass the journal ` +
+        `that 'main.ts send' wrote (RECIPIENTS.journal.jsonl by default)`,
+    );
+  }
+}

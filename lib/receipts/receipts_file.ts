@@ -1,0 +1,483 @@
+/**
+ * The receipts file: every verified status webhook for one campaign, beside its journal
+ * (`people.csv.journal.jsonl.receipts.jsonl`). Append-only JSON Lines, written with one
+ * `write` and one `fdatasync` per batch (group commit) before any webhook is answered,
+ * so a receipt Vonage was told we have is on disk. The journal stays `send`'s alone (it
+ * holds an exclusive lock on it); this file is the receipts server's, under its own lock.
+ *
+ * ```text
+ * {"type":"receipts","version":1,"createdAt":"…"}
+ * {"type":"receipt","key":"<uuid> delivered <timestamp>","jti":"…","iat":1764590400,"receivedAt":"…","body":{…}}
+ * ```
+ *
+ * `key` names a receipt: the same status of the same message at the same time is one
+ * receipt however often it is delivered, and is written once. A torn last line (a
+ * crash mid-write) is dropped on open; readers skip it.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { type Clock, realClock } from "../core/clock.ts";
+import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
+
+const VERSION = 1;
+
+/**
+ * The name a receipt is known by: message, status and the time Vonage gives it.
+ *
+ * @example Two deliveries of one webhook share a key
+ * ```ts
+ * import { receiptKey } from "./receipts_file.ts";
+ *
+ * const receipt = { messageUuid: "m-1", status: "delivered", timestamp: "2026-12-01T12:00:00Z" };
+ * console.log(receiptKey(receipt)); // m-1 delivered 2026-12-01T12:00:00Z
+ * ```
+ */
+export function receiptKey(
+  receipt: Pick<StatusReceipt, "messageUuid" | "status" | "timestamp">,
+): string {
+  return `${receipt.messageUuid} ${receipt.status} ${receipt.timestamp}`;
+}
+
+/**
+ * One receipt to write: the webhook body as it came, and the token it came with.
+ *
+ * @example A receipt entry
+ * ```ts
+ * import type { ReceiptEntry } from "./receipts_file.ts";
+ *
+ * const entry: ReceiptEntry = {
+ *   key: "m-1 delivered 2026-12-01T12:00:00Z",
+ *   jti: "3f1c…",
+ *   issuedAtMs: Date.UTC(2026, 11, 1, 12),
+ *   body: { message_uuid: "m-1", status: "delivered", timestamp: "2026-12-01T12:00:00Z" },
+ * };
+ * console.log(entry.key);
+ * ```
+ */
+export interface ReceiptEntry {
+  /** From {@linkcode receiptKey}. */
+  key: string;
+  /** The signing token's `jti`, kept so a replay is refused after a restart too. */
+  jti: string;
+  /** The signing token's `iat`, in epoch milliseconds. */
+  issuedAtMs: number;
+  /** The webhook body, parsed. */
+  body: unknown;
+}
+
+/**
+ * A receipts file that cannot be used. The message names the file and says what to do.
+ *
+ * @example Telling "in use" apart
+ * ```ts
+ * import { ReceiptsFileError } from "./receipts_file.ts";
+ *
+ * const error = new ReceiptsFileError("in-use", "a.receipts.jsonl", "in use");
+ * console.log(error.code); // in-use
+ * ```
+ */
+export class ReceiptsFileError extends Error {
+  /** What is wrong. */
+  readonly code: "in-use" | "not-receipts" | "corrupt" | "write-failed";
+  /** The file. */
+  readonly path: string;
+
+  /** Create an error about the receipts file at `path`. */
+  constructor(
+    code: ReceiptsFileError["code"],
+    path: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ReceiptsFileError";
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/**
+ * Options for {@linkcode ReceiptsFile.open}.
+ *
+ * @example Fixed timestamps in a test
+ * ```ts
+ * import type { ReceiptsFileOptions } from "./receipts_file.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
+ *
+ * const options: ReceiptsFileOptions = { clock: new FakeClock(Date.UTC(2026, 11, 1)) };
+ * console.log(options.clock?.now()); // 1796083200000
+ * ```
+ */
+export interface ReceiptsFileOptions {
+  /**
+   * Where `createdAt` and `receivedAt` come from (epoch milliseconds).
+   *
+   * @default {realClock}
+   */
+  clock?: Clock;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The writing side of a receipts file: open it once per server, record each verified
+ * webhook, answer the webhook only when {@linkcode ReceiptsFile.record} resolves.
+ *
+ * @example Recording a receipt twice, keeping it once
+ * ```ts
+ * import { receiptKey, ReceiptsFile } from "./receipts_file.ts";
+ *
+ * const path = `${await Deno.makeTempDir()}/a.receipts.jsonl`;
+ * const file = await ReceiptsFile.open(path);
+ * const body = { message_uuid: "m-1", status: "delivered", timestamp: "2026-12-01T12:00:00Z" };
+ * const entry = { key: receiptKey({ messageUuid: "m-1", status: "delivered", timestamp: body.timestamp }), jti: "j-1", issuedAtMs: Date.now(), body };
+ * console.log(await file.record(entry)); // recorded
+ * console.log(await file.record({ ...entry, jti: "j-2" })); // duplicate
+ * await file.close();
+ * ```
+ */
+export class ReceiptsFile implements AsyncDisposable {
+  /** The file. */
+  readonly path: string;
+  /** Receipts on disk when the file was opened. */
+  readonly replayed: number;
+  /** The `jti` and `iat` (epoch ms) of every token whose receipt is on disk. */
+  readonly tokens: ReadonlyMap<string, number>;
+
+  #file: Deno.FsFile;
+  #keys: Set<string>;
+  #inFlight = new Map<string, Promise<void>>();
+  #queue: string[] = [];
+  #waiters: Waiter[] = [];
+  #committing: Promise<void> | undefined;
+  #failure: ReceiptsFileError | undefined;
+  #closed = false;
+  #encoder = new TextEncoder();
+  #clock: Clock;
+
+  private constructor(
+    path: string,
+    file: Deno.FsFile,
+    keys: Set<string>,
+    tokens: Map<string, number>,
+    clock: Clock,
+  ) {
+    this.path = path;
+    this.#clock = clock;
+    this.#file = file;
+    this.#keys = keys;
+    this.tokens = tokens;
+    this.replayed = keys.size;
+  }
+
+  /**
+   * Open (or create, with its header made durable) the receipts file at `path`, holding
+   * an exclusive lock until {@linkcode ReceiptsFile.close}: one server per campaign.
+   *
+   * @throws {ReceiptsFileError} when another server holds it, or it is not a receipts file.
+   */
+  static async open(path: string, options: ReceiptsFileOptions = {}): Promise<ReceiptsFile> {
+    const { clock = realClock } = options;
+    let file: Deno.FsFile;
+    let created = false;
+    try {
+      file = await Deno.open(path, { read: true, write: true, createNew: true });
+      created = true;
+    } catch (error: unknown) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      file = await Deno.open(path, { read: true, write: true });
+    }
+    try {
+      if (!(await file.tryLock(true))) {
+        throw new ReceiptsFileError(
+          "in-use",
+          path,
+          `The receipts file ${path} is in use by another receipts server; stop that one, or ` +
+            `serve each campaign from one server only.`,
+        );
+      }
+      const bytes = await readAll(file);
+      const { lines, tornFrom } = splitLines(bytes);
+      const keys = new Set<string>();
+      const tokens = new Map<string, number>();
+      lines.forEach((line, index) => {
+        const record = parseLine(line, path, index + 1);
+        if (record.type === "receipt") {
+          keys.add(record.key);
+          tokens.set(record.jti, record.iat * 1000);
+        }
+      });
+      const receipts = new ReceiptsFile(path, file, keys, tokens, clock);
+      if (tornFrom !== undefined) await file.truncate(tornFrom);
+      await file.seek(0, Deno.SeekMode.End);
+      if (lines.length === 0) {
+        const header = { type: "receipts", version: VERSION, createdAt: iso(clock.now()) };
+        await receipts.#append(JSON.stringify(header) + "\n");
+      }
+      if (created) await syncDirectory(path);
+      return receipts;
+    } catch (error: unknown) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** Whether a receipt with this key is on disk (or on its way). */
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
+  /**
+   * Write `entry` unless a receipt with its key is already written, and resolve once it
+   * is durable: `"recorded"`, or `"duplicate"` (resolved only once the first copy is
+   * durable, so either answer means "on disk"). Rejects with a
+   * {@linkcode ReceiptsFileError} if the write fails; answer the webhook 5xx then.
+   */
+  async record(entry: ReceiptEntry): Promise<"recorded" | "duplicate"> {
+    const pending = this.#inFlight.get(entry.key);
+    if (pending !== undefined) {
+      await pending;
+      return "duplicate";
+    }
+    if (this.#keys.has(entry.key)) return "duplicate";
+    const line = JSON.stringify({
+      type: "receipt",
+      key: entry.key,
+      jti: entry.jti,
+      iat: Math.floor(entry.issuedAtMs / 1000),
+      receivedAt: iso(this.#clock.now()),
+      body: entry.body,
+    }) + "\n";
+    const written = this.#append(line);
+    this.#inFlight.set(entry.key, written);
+    try {
+      await written;
+      this.#keys.add(entry.key);
+      return "recorded";
+    } finally {
+      this.#inFlight.delete(entry.key);
+    }
+  }
+
+  /** Finish writing, then close the file (releasing the lock). Calling it again does nothing. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      while (this.#committing !== undefined) await this.#committing;
+    } finally {
+      this.#closed = true;
+      this.#file.close();
+    }
+  }
+
+  /** Same as {@linkcode ReceiptsFile.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #append(text: string): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new Error(`Cannot write ${this.path}: the receipts file is closed`));
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push(text);
+      this.#waiters.push({ resolve, reject });
+      this.#committing ??= this.#commitLoop();
+    });
+  }
+
+  /** Write and fsync batches until the queue is empty (group commit, as the journal does). */
+  async #commitLoop(): Promise<void> {
+    await Promise.resolve();
+    while (this.#queue.length > 0) {
+      const bytes = this.#encoder.encode(this.#queue.join(""));
+      const waiters = this.#waiters;
+      this.#queue = [];
+      this.#waiters = [];
+      try {
+        let written = 0;
+        while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+        await this.#file.syncData();
+        for (const waiter of waiters) waiter.resolve();
+      } catch (error: unknown) {
+        const why = error instanceof Error ? error.message : String(error);
+        // Once a write failed the end of the file is unknown: refuse everything after it.
+        this.#failure = new ReceiptsFileError(
+          "write-failed",
+          this.path,
+          `Cannot write the receipts file ${this.path}: ${why}. Webhooks are answered 503 so ` +
+            `that Vonage retries them; fix the disk and restart the receipts server.`,
+          { cause: error },
+        );
+        for (const waiter of [...waiters, ...this.#waiters]) waiter.reject(this.#failure);
+        this.#queue = [];
+        this.#waiters = [];
+      }
+    }
+    this.#committing = undefined;
+  }
+}
+
+/**
+ * A receipt read back from a receipts file.
+ *
+ * @example What a stored receipt holds
+ * ```ts
+ * import type { StoredReceipt } from "./receipts_file.ts";
+ *
+ * const stored: StoredReceipt = {
+ *   receipt: { messageUuid: "m-1", status: "delivered", timestamp: "2026-12-01T12:00:00Z" },
+ *   receivedAt: "2026-12-01T12:00:01.000Z",
+ * };
+ * console.log(stored.receipt.status); // delivered
+ * ```
+ */
+export interface StoredReceipt {
+  /** The receipt. */
+  receipt: StatusReceipt;
+  /** When the receipts server wrote it (ISO 8601). */
+  receivedAt: string;
+}
+
+/**
+ * Read every receipt in a receipts file without locking it, so while a server keeps
+ * appending: a last line still being written is skipped. A file that does not exist
+ * reads as no receipts.
+ *
+ * @throws {ReceiptsFileError} when the file is not a receipts file or a line before the
+ * last is damaged (naming the line).
+ *
+ * @example Reading what a server wrote
+ * ```ts
+ * import { readReceipts } from "./receipts_file.ts";
+ *
+ * const receipts = await readReceipts("no-such-file.receipts.jsonl");
+ * console.log(receipts.length); // 0
+ * ```
+ */
+export async function readReceipts(path: string): Promise<StoredReceipt[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error: unknown) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  const { lines } = splitLines(bytes);
+  const stored: StoredReceipt[] = [];
+  lines.forEach((line, index) => {
+    const record = parseLine(line, path, index + 1);
+    if (record.type !== "receipt") return;
+    const parsed = parseStatusReceipt(record.body);
+    if (!parsed.ok) throw damaged(path, index + 1);
+    stored.push({ receipt: parsed.receipt, receivedAt: record.receivedAt });
+  });
+  return stored;
+}
+
+type FileRecord =
+  | { type: "receipts"; version: number }
+  | { type: "receipt"; key: string; jti: string; iat: number; receivedAt: string; body: unknown };
+
+function parseLine(line: string, path: string, lineNumber: number): FileRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    value = undefined;
+  }
+  const record = (typeof value === "object" && value !== null ? value : {}) as Record<
+    string,
+    unknown
+  >;
+  if (lineNumber === 1) {
+    if (record.type !== "receipts") {
+      throw new ReceiptsFileError(
+        "not-receipts",
+        path,
+        `${path} is not a politely receipts file (its first line is not a receipts header); ` +
+          `move it aside or serve the campaign's journal from another directory.`,
+      );
+    }
+    if (record.version !== VERSION) {
+      throw new ReceiptsFileError(
+        "not-receipts",
+        path,
+        `The receipts file ${path} has format version ${record.version}, which this version ` +
+          `of politely cannot read.`,
+      );
+    }
+    return record as FileRecord;
+  }
+  if (
+    record.type !== "receipt" || typeof record.key !== "string" ||
+    typeof record.jti !== "string" || typeof record.iat !== "number" ||
+    typeof record.receivedAt !== "string"
+  ) {
+    throw damaged(path, lineNumber);
+  }
+  return record as FileRecord;
+}
+
+function damaged(path: string, lineNumber: number): ReceiptsFileError {
+  return new ReceiptsFileError(
+    "corrupt",
+    path,
+    `The receipts file ${path} is damaged: line ${lineNumber} is not a receipt. Move it aside ` +
+      `and look at it; receipts in it would otherwise be lost.`,
+  );
+}
+
+/**
+ * Whole lines, and where a torn last line (no newline: a crash mid-write, or a write in
+ * progress) starts. Blank lines are skipped.
+ */
+function splitLines(bytes: Uint8Array): { lines: string[]; tornFrom: number | undefined } {
+  const end = bytes.lastIndexOf(10) + 1;
+  const text = new TextDecoder().decode(bytes.subarray(0, end));
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  return { lines, tornFrom: end < bytes.length ? end : undefined };
+}
+
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const count = await file.read(buffer);
+    if (count === null) break;
+    chunks.push(buffer.slice(0, count));
+    total += count;
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Make a new file's directory entry durable too (best effort, as the journal does). */
+async function syncDirectory(path: string): Promise<void> {
+  try {
+    const directory = await Deno.open(dirname(path) || ".", { read: true });
+    try {
+      await directory.sync();
+    } finally {
+      directory.close();
+    }
+  } catch {
+    // Not supported here (e.g. Windows); the file's own data is still synced.
+  }
+}
