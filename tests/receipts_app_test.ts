@@ -9,6 +9,7 @@ import {
 } from "../lib/receipts/receipts_app.ts";
 import { readReceipts } from "../lib/receipts/receipts_file.ts";
 import { signWebhookBody } from "../lib/vonage/webhook_signature.ts";
+import { campaignTag, clientRef } from "../lib/send/client_ref.ts";
 import { tempDir } from "./support/send_cli.ts";
 
 const SECRET = "receipts-test-secret";
@@ -244,6 +245,7 @@ Deno.test("makeDeliveryReport() counts each accepted message once by its final r
     receiptsFiles: undefined,
     numbers: 6,
     accepted: 5,
+    acceptedPerReceipt: 0,
     delivered: 2,
     rejected: 1,
     undeliverable: 1,
@@ -256,4 +258,41 @@ Deno.test("makeDeliveryReport() counts each accepted message once by its final r
     receipts: 9,
     unknownMessages: 1,
   });
+});
+
+Deno.test("receipts: a client_ref finds its campaign and recipient, even one the journal left uncertain (a lost 202)", async () => {
+  await using dir = await tempDir();
+  const a = `${dir.path}/a.csv.journal.jsonl`;
+  const b = `${dir.path}/b.csv.journal.jsonl`;
+  await writeJournal(a, { "14155550100": "a-1" });
+  await writeJournal(b, { "14155550101": "b-1" });
+  {
+    // The send to 14155550102 left no outcome: the run died waiting for the answer.
+    await using journal = await Journal.open(b, {
+      from: "Acme",
+      textHash: await hashMessageText("hi"),
+    });
+    await journal.sending("14155550102", 1);
+  }
+  const header = JSON.parse((await Deno.readTextFile(b)).split("\n")[0]!);
+  const ref = clientRef(await campaignTag(header), "14155550102");
+  const receipts = await createReceiptsApp({ journals: [a, b], signatureSecret: SECRET });
+  try {
+    // The uuid is in no journal; the client_ref names campaign b and its recipient.
+    const usage = { usage: { currency: "EUR", price: "0.05" } };
+    await post(receipts, receipt("lost-1", "submitted", { client_ref: ref, ...usage }));
+    await post(receipts, receipt("lost-1", "delivered", { client_ref: ref }));
+    assert.equal(receipts.stats().unmatched, 0);
+  } finally {
+    await receipts.close();
+  }
+  const uuids = (await readReceipts(receiptsPathFor(b))).map((s) => s.receipt.messageUuid);
+  assert.deepEqual(uuids, ["lost-1", "lost-1"]);
+  const report = await makeDeliveryReport(b);
+  assert.equal(report.accepted, 1 + 1);
+  assert.equal(report.acceptedPerReceipt, 1);
+  assert.equal(report.delivered, 1);
+  assert.equal(report.waiting, 1);
+  assert.deepEqual(report.notAccepted, { failed: 0, uncertain: 0, pending: 0 });
+  assert.deepEqual(report.prices, { EUR: "0.05" });
 });

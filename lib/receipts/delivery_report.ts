@@ -1,7 +1,7 @@
 /**
  * A campaign's delivery figures: its journal (what Vonage accepted) joined with its
- * receipts (what became of each accepted message). Every accepted message is counted
- * exactly once: by its final receipt (`delivered`, `rejected`, `undeliverable`; the
+ * receipts (what became of each accepted message), matched by `message_uuid` or by the
+ * `client_ref` `send` sets. Every accepted recipient is counted exactly once: by its final receipt (`delivered`, `rejected`, `undeliverable`; the
  * latest by Vonage's timestamp if there are several) or as still waiting. Its price is
  * taken once, from its latest receipt that carries one. Both files are read without
  * locks, so a report can be made while `send` and the receipts server are running.
@@ -10,7 +10,7 @@
  */
 
 import { JournalReader } from "./journal_reader.ts";
-import { readReceipts, type StoredReceipt } from "./receipts_file.ts";
+import { readReceipts, receiptKey, type StoredReceipt } from "./receipts_file.ts";
 import { receiptsPathFor, unmatchedPathFor } from "./receipts_app.ts";
 import { FINAL_STATUSES, type StatusReceipt } from "./status_receipt.ts";
 
@@ -33,8 +33,16 @@ export interface DeliveryReport {
   receiptsFiles: string[];
   /** Numbers in the journal. */
   numbers: number;
-  /** Messages Vonage accepted (202): `delivered + rejected + undeliverable + waiting`. */
+  /**
+   * Numbers whose message Vonage accepted: `delivered + rejected + undeliverable + waiting`.
+   * Each number counts once, by its latest final receipt.
+   */
   accepted: number;
+  /**
+   * Of `accepted`, numbers the journal leaves uncertain (the 202 was lost) whose
+   * `client_ref` came back in a receipt: Vonage did take them.
+   */
+  acceptedPerReceipt: number;
   /** Accepted, and delivered to the handset. */
   delivered: number;
   /** Accepted, then rejected (by Vonage or the carrier). */
@@ -53,7 +61,10 @@ export interface DeliveryReport {
   prices: Record<string, string>;
   /** Receipts read (all files, duplicates across files counted once). */
   receipts: number;
-  /** Messages with receipts in this campaign's receipts file that its journal does not know. */
+  /**
+   * Messages with receipts in this campaign's receipts file that its journal does not know
+   * (neither the `message_uuid` nor a `client_ref` of this campaign): kept, not counted.
+   */
   unknownMessages: number;
 }
 
@@ -84,7 +95,7 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
   for (const path of [own, shared]) {
     if (await exists(path)) files.push(path);
   }
-  const byUuid = new Map<string, StatusReceipt[]>();
+  const byNumber = new Map<string, StatusReceipt[]>();
   const seen = new Set<string>();
   const unknown = new Set<string>();
   for (
@@ -94,16 +105,17 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
     ]
   ) {
     const { receipt } = stored;
-    const key = `${receipt.messageUuid} ${receipt.status} ${receipt.timestamp}`;
+    const key = receiptKey(receipt);
     if (seen.has(key)) continue;
     seen.add(key);
-    if (!journal.byUuid.has(receipt.messageUuid)) {
+    const to = journal.numberOf(receipt);
+    if (to === undefined) {
       if (fromOwn) unknown.add(receipt.messageUuid);
       continue;
     }
-    const list = byUuid.get(receipt.messageUuid) ?? [];
+    const list = byNumber.get(to) ?? [];
     list.push(receipt);
-    byUuid.set(receipt.messageUuid, list);
+    byNumber.set(to, list);
   }
 
   const report: DeliveryReport = {
@@ -111,6 +123,7 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
     receiptsFiles: files,
     numbers: journal.numbers.size,
     accepted: 0,
+    acceptedPerReceipt: 0,
     delivered: 0,
     rejected: 0,
     undeliverable: 0,
@@ -123,13 +136,17 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
     unknownMessages: unknown.size,
   };
   const totals = new Map<string, bigint>();
-  for (const state of journal.numbers.values()) {
+  for (const [to, state] of journal.numbers) {
+    const receipts = (byNumber.get(to) ?? []).sort(byTimestamp);
     if (state.state !== "accepted") {
-      report.notAccepted[state.state]++;
-      continue;
+      if (receipts.length === 0) {
+        report.notAccepted[state.state]++;
+        continue;
+      }
+      // A receipt proves Vonage took it, though the answer never reached the journal.
+      report.acceptedPerReceipt++;
     }
     report.accepted++;
-    const receipts = (byUuid.get(state.messageUuid!) ?? []).sort(byTimestamp);
     const final = receipts.filter((receipt) => FINAL_STATUSES.has(receipt.status)).at(-1);
     if (final === undefined) {
       report.waiting++;
@@ -144,9 +161,12 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
         report.errors[reason] = (report.errors[reason] ?? 0) + 1;
       }
     }
-    const priced = receipts.filter((receipt) => receipt.price !== undefined).at(-1);
-    if (priced?.price) {
-      const { currency, amount } = priced.price;
+    // Each message is paid once: its latest priced receipt (a resent number may have two).
+    const priceOf = new Map<string, { currency: string; amount: string }>();
+    for (const receipt of receipts) {
+      if (receipt.price) priceOf.set(receipt.messageUuid, receipt.price);
+    }
+    for (const { currency, amount } of priceOf.values()) {
       totals.set(currency, (totals.get(currency) ?? 0n) + toUnits(amount));
     }
   }
@@ -209,7 +229,10 @@ export function formatDeliveryReport(report: DeliveryReport): string {
   const { failed, uncertain, pending } = report.notAccepted;
   const lines = [
     `${report.journal}: ${report.numbers} numbers`,
-    row("accepted", report.accepted, false),
+    row("accepted", report.accepted, false) +
+    (report.acceptedPerReceipt > 0
+      ? ` (${report.acceptedPerReceipt} known from receipts only: the journal has them uncertain)`
+      : ""),
     row("  delivered", report.delivered),
     row("  rejected", report.rejected),
     row("  undeliverable", report.undeliverable),
@@ -239,7 +262,7 @@ export function formatDeliveryReport(report: DeliveryReport): string {
   if (report.unknownMessages > 0) {
     lines.push(
       `  ${report.unknownMessages} message(s) have receipts but are not in the journal ` +
-        `(kept in the receipts file; an answer lost in transit leaves the journal uncertain)`,
+        `(kept in the receipts file, not counted: another campaign's, or sent without politely's client_ref)`,
     );
   }
   return lines.join("\n");

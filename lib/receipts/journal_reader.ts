@@ -7,6 +7,8 @@
  * @module
  */
 
+import { campaignTag, parseClientRef } from "../send/client_ref.ts";
+
 /**
  * A number's state as the journal tells it (the same folding `send` does on resume).
  *
@@ -52,6 +54,8 @@ export class JournalReader {
   readonly numbers: Map<string, JournalNumber> = new Map();
   /** Every accepted `message_uuid`, to the number it went to. */
   readonly byUuid: Map<string, string> = new Map();
+  /** The campaign tag of the `client_ref`s `send` sets, once the header is read. */
+  tag: string | undefined;
   #offset = 0;
   #lineNumber = 0;
 
@@ -100,11 +104,24 @@ export class JournalReader {
     this.#offset += end;
     const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n");
     lines.pop();
-    for (const line of lines) this.#apply(line);
+    for (const line of lines) await this.#apply(line);
     return lines.length;
   }
 
-  #apply(line: string): void {
+  /**
+   * The number a receipt is about: by its `message_uuid`, else by a `client_ref` that
+   * `send` made for this campaign (which finds a message whose answer was lost, too).
+   */
+  numberOf(receipt: { messageUuid: string; clientRef?: string }): string | undefined {
+    const byUuid = this.byUuid.get(receipt.messageUuid);
+    if (byUuid !== undefined) return byUuid;
+    const ref = receipt.clientRef === undefined ? undefined : parseClientRef(receipt.clientRef);
+    return ref !== undefined && ref.tag === this.tag && this.numbers.has(ref.to)
+      ? ref.to
+      : undefined;
+  }
+
+  async #apply(line: string): Promise<void> {
     this.#lineNumber++;
     if (line.trim() === "") return;
     let record: Record<string, unknown>;
@@ -114,7 +131,14 @@ export class JournalReader {
       throw this.#notJournal();
     }
     if (this.#lineNumber === 1) {
-      if (record.type !== "header") throw this.#notJournal();
+      const { type, from, textHash, createdAt } = record;
+      if (
+        type !== "header" || typeof from !== "string" || typeof textHash !== "string" ||
+        typeof createdAt !== "string"
+      ) {
+        throw this.#notJournal();
+      }
+      this.tag = await campaignTag({ from, textHash, createdAt });
       return;
     }
     const to = record.to;

@@ -5,8 +5,9 @@
  * campaign's receipts file. Vonage retries a webhook answered 5xx or not at all, so a
  * receipt is never lost: at worst it comes twice, and is written once.
  *
- * A receipt goes to the campaign whose journal holds its `message_uuid`; with a single
- * campaign, everything goes to that campaign's file. Matching happens again when the
+ * A receipt goes to the campaign whose journal holds its `message_uuid`, or whose tag its
+ * `client_ref` carries (see `lib/send/client_ref.ts`); with a single campaign, everything
+ * goes to that campaign's file. Matching happens again when the
  * report is made, so a receipt that overtakes its journal line (Vonage can be faster
  * than `send`'s fsync) is not lost either. With several campaigns, a receipt no journal
  * knows yet goes to `unmatched.receipts.jsonl` beside the first journal, which
@@ -219,7 +220,7 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
   };
 
   async function route(receipt: StatusReceipt): Promise<Campaign | undefined> {
-    const find = () => campaigns.find((c) => c.journal.byUuid.has(receipt.messageUuid));
+    const find = () => campaigns.find((c) => c.journal.numberOf(receipt) !== undefined);
     if (campaigns.length === 1) return campaigns[0];
     let found = find();
     if (found === undefined) {
