@@ -13,7 +13,8 @@ const entryPoints: Record<string, string[]> = {
   "lib/vonage/mod.ts": ["createVonageClient", "mintVonageJwt", "VonageTokenSource"],
   "lib/send/mod.ts": ["readRecipients", "Journal", "runSendJob", "Progress"],
   "lib/redis/mod.ts": ["RedisLimiter", "RedisWorkQueue", "SharedSend"],
-  "lib/mock/mod.ts": ["createMockVonage", "serveMockVonage"],
+  "lib/mock/mod.ts": ["createMockVonage", "serveMockVonage", "StatusWebhookSender"],
+  "lib/receipts/mod.ts": ["serveReceipts", "makeDeliveryReport", "ReceiptsFile"],
 };
 
 Deno.test("every entry point imports and type-checks from a plain http URL with no import map", async () => {
