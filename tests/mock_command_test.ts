@@ -72,7 +72,7 @@ Deno.test("runMockCommand() refuses bad flags with a UsageError naming the probl
     [["--bogus"], /^mock: unknown option '--bogus'; see 'main.ts mock --help'$/],
     [["extra"], /Unexpected argument 'extra'/],
     [["--port"], /--port/],
-    [["--port", "70000"], /--port must be a port number from 0 to 65535 .*, got "70000"/],
+    [["--port", "70000"], /--port must be a port number from 0 to 65535 .*, got '70000'/],
     [["--port", "80.5"], /--port must be a port number/],
     [["--rate", "fast"], /--rate must be a number of requests per second, 0 for no limit/],
     [["--rate=-1"], /--rate must be/],

@@ -11,7 +11,7 @@
 import { serveMockVonage } from "../mock/serve_mock_vonage.ts";
 import type { StatusWebhookOptions } from "../mock/status_webhooks.ts";
 import { generateVonageKeyPair, privateKeyToPem } from "../mock/key_pair.ts";
-import { parseFlags } from "./parse_flags.ts";
+import { numberFlag, parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { waitForStop } from "./wait_for_stop.ts";
 
@@ -100,24 +100,6 @@ interface MockFlags {
   webhooks: StatusWebhookOptions | undefined;
 }
 
-function parseNumber(
-  flag: string,
-  text: string,
-  { min, max = Infinity, integer = false, what }: {
-    min: number;
-    max?: number;
-    integer?: boolean;
-    what: string;
-  },
-): number {
-  const value = Number(text);
-  const shape = integer ? /^-?\d+$/ : /^-?(\d+\.?\d*|\.\d+)$/;
-  if (!shape.test(text.trim()) || !(value >= min && value <= max)) {
-    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
 function parseMockFlags(args: string[]): MockFlags {
   const { values } = parseFlags("mock", args, {
     port: { type: "string" },
@@ -142,12 +124,12 @@ function parseMockFlags(args: string[]): MockFlags {
     currency: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
-  const failRate = values["fail-rate"] === undefined ? 0 : parseNumber(
+  const failRate = values["fail-rate"] === undefined ? 0 : numberFlag(
     "fail-rate",
     values["fail-rate"],
     { min: 0, max: 1, what: "a share from 0 to 1 (0.1 is 10%)" },
   );
-  const dropRate = values["drop-rate"] === undefined ? 0 : parseNumber(
+  const dropRate = values["drop-rate"] === undefined ? 0 : numberFlag(
     "drop-rate",
     values["drop-rate"],
     { min: 0, max: 1, what: "a share from 0 to 1 (0.1 is 10%)" },
@@ -183,17 +165,17 @@ function parseMockFlags(args: string[]): MockFlags {
   if (applicationId.trim() === "") throw new UsageError("--app-id must not be empty");
   return {
     help: values.help ?? false,
-    port: values.port === undefined ? 8787 : parseNumber("port", values.port, {
+    port: values.port === undefined ? 8787 : numberFlag("port", values.port, {
       min: 0,
       max: 65_535,
       integer: true,
       what: "a port number from 0 to 65535 (0 picks a free one)",
     }),
-    ratePerSecond: values.rate === undefined ? 1 : parseNumber("rate", values.rate, {
+    ratePerSecond: values.rate === undefined ? 1 : numberFlag("rate", values.rate, {
       min: 0,
       what: "a number of requests per second, 0 for no limit",
     }),
-    burst: values.burst === undefined ? 1 : parseNumber("burst", values.burst, {
+    burst: values.burst === undefined ? 1 : numberFlag("burst", values.burst, {
       min: 1,
       what: "a number of at least 1",
     }),
@@ -205,11 +187,11 @@ function parseMockFlags(args: string[]): MockFlags {
     failRate,
     failStatus,
     dropRate,
-    latencyMs: values.latency === undefined ? 0 : parseNumber("latency", values.latency, {
+    latencyMs: values.latency === undefined ? 0 : numberFlag("latency", values.latency, {
       min: 0,
       what: "a number of milliseconds, 0 or more",
     }),
-    seed: values.seed === undefined ? undefined : parseNumber("seed", values.seed, {
+    seed: values.seed === undefined ? undefined : numberFlag("seed", values.seed, {
       min: 0,
       max: 2 ** 31 - 1,
       integer: true,

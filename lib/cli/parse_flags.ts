@@ -61,6 +61,48 @@ function describe(message: string, args: string[]): string {
   return message.replace(/\s*\n\s*/g, " ").split(/\.\s/)[0]!.replace(/\.$/, "");
 }
 
+/** What {@linkcode numberFlag} accepts. */
+export interface NumberFlagRule {
+  /** The least value allowed. */
+  min: number;
+  /**
+   * The greatest value allowed.
+   *
+   * @default {Infinity}
+   */
+  max?: number;
+  /**
+   * Whole numbers only.
+   *
+   * @default {false}
+   */
+  integer?: boolean;
+  /** What the flag wants, for the error: "a port number from 0 to 65535". */
+  what: string;
+}
+
+/**
+ * The one number reader of every command: plain decimal digits only (`0x10`,
+ * `1e3`, `Infinity` and blanks are mistakes, never silently read), within the
+ * rule's range.
+ *
+ * @example Reading --port
+ * ```ts
+ * import { numberFlag } from "./parse_flags.ts";
+ *
+ * console.log(numberFlag("port", "8787", { min: 0, max: 65535, integer: true, what: "a port" })); // 8787
+ * ```
+ */
+export function numberFlag(flag: string, raw: string, rule: NumberFlagRule): number {
+  const { min, max = Infinity, integer = false, what } = rule;
+  const shape = integer ? /^\d+$/ : /^-?(\d+\.?\d*|\.\d+)$/;
+  const value = Number(raw);
+  if (!shape.test(raw.trim()) || !(value >= min && value <= max)) {
+    throw new UsageError(`--${flag} must be ${what}, got '${raw}'`);
+  }
+  return value;
+}
+
 /**
  * A flag that must be a positive number: its value, or `fallback` when absent.
  *
@@ -73,10 +115,8 @@ function describe(message: string, args: string[]): string {
  */
 export function positiveNumber(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new UsageError(`--${flag} must be a positive number, got '${raw}'`);
-  }
+  const value = numberFlag(flag, raw, { min: 0, what: "a positive number" });
+  if (value === 0) throw new UsageError(`--${flag} must be a positive number, got '${raw}'`);
   return value;
 }
 
@@ -94,9 +134,5 @@ export function positiveNumber(flag: string, raw: string | undefined, fallback: 
 export function positiveInteger(flag: string, raw: string | undefined, fallback: number): number {
   // The default may be Infinity ("no limit"), which is not a whole number but is meant.
   if (raw === undefined) return fallback;
-  const value = positiveNumber(flag, raw, fallback);
-  if (!Number.isInteger(value)) {
-    throw new UsageError(`--${flag} must be a whole number, got '${raw}'`);
-  }
-  return value;
+  return numberFlag(flag, raw, { min: 1, integer: true, what: "a positive whole number" });
 }

@@ -60,6 +60,7 @@ export {
   type SendRecipient,
   type SendSettlement,
   type SendSms,
+  type StopCause,
 } from "./send_job.ts";
 export type { Clock } from "../core/clock.ts";
 export {

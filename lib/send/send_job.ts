@@ -33,9 +33,16 @@ import { type Clock, realClock } from "../core/clock.ts";
 import type { JournalState } from "./journal.ts";
 import type { Limiter } from "../core/limiter.ts";
 import type { Recipient } from "./recipients.ts";
-import { retry, RetryError } from "../core/retry.ts";
 import { TokenBucket } from "../core/token_bucket.ts";
-import type { SendOutcome, SmsMessage, UncertainOutcome } from "../vonage/outcomes.ts";
+import type { SendOutcome, SmsMessage } from "../vonage/outcomes.ts";
+import { RecipientSend, type SendJobContext } from "./recipient_send.ts";
+import { RunControl, type StopCause } from "./run_control.ts";
+
+export type { StopCause } from "./run_control.ts";
+import { Settler } from "./settle.ts";
+import { runWorkerPool } from "./worker_pool.ts";
+
+export { emptySendCounts } from "./settle.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
 export type { BackoffOptions, BackoffStrategy, Jitter } from "../core/backoff.ts";
@@ -163,7 +170,7 @@ export interface SendJobResult extends SendCounts {
   /** Recipients never decided because the run stopped early. */
   pending: number;
   /** Why the run stopped before the end, if it did. */
-  stoppedBy?: "auth" | "payment" | "unexpected" | "interrupt" | "error";
+  stoppedBy?: StopCause;
   /** The answer that stopped the run, for people. */
   stopReason?: string;
   /** Milliseconds from the first request to the last answer (of any kind). */
@@ -331,68 +338,6 @@ export interface SendJobOptions<R extends SendRecipient = SendRecipient> {
   random?: () => number;
 }
 
-type SetRate = { setRate(ratePerSecond: number, burst?: number): void; ratePerSecond: number };
-
-function canSetRate(limiter: Limiter): limiter is Limiter & SetRate {
-  const candidate = limiter as Partial<SetRate>;
-  return typeof candidate.setRate === "function" && typeof candidate.ratePerSecond === "number";
-}
-
-/** The run stopped (auth, payment or interrupt): a message that was not sent stays pending. */
-class RunStopped extends Error {}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Retrying these cannot cause a duplicate: the server did not take the message. */
-function isNotAccepted(outcome: SendOutcome): boolean {
-  return outcome.kind === "throttled" || outcome.kind === "unavailable" ||
-    outcome.kind === "not-sent";
-}
-
-/**
- * Answers that every later message would meet too (bad credentials, no credit,
- * a wrong endpoint): the run stops and the recipients stay pending.
- */
-function stopsTheRun(
-  outcome: SendOutcome,
-): outcome is Extract<SendOutcome, { kind: "auth" | "payment" | "unexpected" }> {
-  return outcome.kind === "auth" || outcome.kind === "payment" || outcome.kind === "unexpected";
-}
-
-function describeOutcome(outcome: SendOutcome): string {
-  switch (outcome.kind) {
-    case "accepted":
-      return "accepted";
-    case "uncertain":
-    case "not-sent":
-      return outcome.reason;
-    case "rejected": {
-      const fields = outcome.invalidParameters.map((p) => `${p.name}: ${p.reason}`).join("; ");
-      const what = [outcome.title, outcome.detail].filter((part) => part !== "").join(": ");
-      return `${outcome.status} ${what}${fields === "" ? "" : ` (${fields})`}`;
-    }
-    default:
-      return `${outcome.status} ${outcome.title}`;
-  }
-}
-
-/**
- * Counters at the start of a run: all zero.
- *
- * @example Showing progress before the first answer
- * ```ts
- * import { emptySendCounts } from "./send_job.ts";
- *
- * const counts = emptySendCounts();
- * console.log(counts.accepted, counts.attempts); // 0 0
- * ```
- */
-export function emptySendCounts(): SendCounts {
-  return { total: 0, accepted: 0, failed: 0, uncertain: 0, skipped: 0, attempts: 0, throttled: 0 };
-}
-
 /**
  * Send one SMS to each recipient, as fast as the limiter allows, and record
  * every outcome. Resolves when every recipient is decided or the run stopped;
@@ -426,11 +371,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
   options: SendJobOptions<R>,
 ): Promise<SendJobResult> {
   const {
-    sendSms,
     limiter,
-    from,
-    text,
-    journal,
     previous = new Map<string, JournalState>(),
     concurrency = 16,
     maxTimeMs = 300_000,
@@ -442,12 +383,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     minRateShare = 0.8,
     retryUncertain = false,
     resendUncertain = false,
-    signal,
     graceMs = 10_000,
-    hardSignal,
-    onProgress,
-    beforeSend,
-    onSettled,
     clock = realClock,
     random = Math.random,
   } = options;
@@ -479,349 +415,102 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
   };
   // A bad schedule fails here, before anything is sent, not on the first retry.
   createBackoff(backoff);
-  const floorRate = ratePerSecond * minRateShare;
   // Validated here, before anything is sent (a bad burst is a RangeError).
   const departures = paceDepartures ? new TokenBucket({ ratePerSecond, burst, clock }) : undefined;
-
-  const counts = emptySendCounts();
-  const failedByReason: Record<string, number> = {};
-  let pending = 0;
-  let stoppedBy: SendJobResult["stoppedBy"];
-  let stopReason: string | undefined;
-  let unexpected: { error: unknown } | undefined;
-  let firstSendMs: number | undefined;
-  let lastAnswerMs: number | undefined;
 
   // The first request goes alone: bad credentials cost one request (plus the
   // client's one re-mint), not one per worker. The gate opens once the first
   // answer has been acted on (a 401 has stopped the run), or when the run stops.
-  let openGate!: () => void;
-  const firstAnswer = new Promise<void>((resolve) => (openGate = resolve));
-
-  // In flight: cut off when the grace period after a stop runs out, or at once on hardSignal.
-  const inFlight = new AbortController();
-  const cutOff = () => {
-    if (!inFlight.signal.aborted) inFlight.abort(new RunStopped("cut off"));
-  };
-
-  // Admission: aborted by the caller's signals, a run-stopping answer or an unexpected error.
-  const admission = new AbortController();
-  const graceTimer = new AbortController();
-  admission.signal.addEventListener("abort", () => {
-    openGate();
-    // A grace period of Infinity means "wait for every answer": no timer at all.
-    if (Number.isFinite(graceMs)) clock.sleep(graceMs, graceTimer.signal).then(cutOff, () => {});
-  }, { once: true });
-  const stopRun = (why: NonNullable<SendJobResult["stoppedBy"]>, reason: string) => {
-    if (stoppedBy === undefined) {
-      stoppedBy = why;
-      stopReason = reason;
-    }
-    if (!admission.signal.aborted) admission.abort(new RunStopped(reason));
-  };
-  const fail = (error: unknown) => {
-    unexpected ??= { error };
-    stopRun("error", describeError(error));
-  };
-  const onCallerAbort = () => stopRun("interrupt", "interrupted");
-  // A hard stop is a stop too: nothing new may start, or it would go out with an
-  // aborted signal.
-  const onHardAbort = () => {
-    stopRun("interrupt", "interrupted");
-    cutOff();
-  };
-  if (signal?.aborted) onCallerAbort();
-  signal?.addEventListener("abort", onCallerAbort, { once: true });
-  if (hardSignal?.aborted) onHardAbort();
-  hardSignal?.addEventListener("abort", onHardAbort, { once: true });
-
-  const progress = () => onProgress?.(counts);
-
-  const decide = async (recipient: R, outcome: SendOutcome): Promise<void> => {
-    const { to } = recipient;
-    let settlement: SendSettlement;
-    switch (outcome.kind) {
-      case "accepted":
-        counts.accepted++;
-        await journal.accepted(to, outcome.messageUuid);
-        settlement = { state: "accepted", messageUuid: outcome.messageUuid };
-        break;
-      case "rejected": {
-        const reason = describeOutcome(outcome);
-        counts.failed++;
-        failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
-        await journal.failed(to, reason);
-        settlement = { state: "failed", reason };
-        break;
-      }
-      case "uncertain":
-        counts.uncertain++;
-        await journal.uncertain(to, outcome.reason);
-        settlement = { state: "uncertain", reason: outcome.reason };
-        break;
-      default: {
-        // Not accepted, and retries are over: a definite failure.
-        const reason = `gave up: ${describeOutcome(outcome)}`;
-        counts.failed++;
-        failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
-        await journal.failed(to, reason);
-        settlement = { state: "failed", reason };
-      }
-    }
-    // Counted first, so a failing hook still leaves the counts right.
-    progress();
-    await onSettled?.(recipient, settlement);
-  };
-
-  /** Stopped before this recipient was decided: it stays pending. */
-  const leavePending = async (recipient: R): Promise<void> => {
-    pending++;
-    progress();
-    await onSettled?.(recipient, { state: "pending" });
-  };
-
-  /** Send to one recipient until it is decided or the run stops; throws only what is unexpected. */
-  const sendOne = async (recipient: R): Promise<void> => {
-    const { to } = recipient;
-    const message: SmsMessage = { to, from, text: recipient.text ?? text };
-    let last: SendOutcome | undefined;
-    // The first answer that left this message in doubt: in this run (with
-    // `retryUncertain`), in an earlier run (resent with `resendUncertain`), or on a
-    // dead worker (a queue's `doubt`). From then on it is never `released`: a later
-    // 429 does not undo an earlier acceptance, so a crash replays it as uncertain,
-    // and it ends uncertain unless a later try is accepted.
-    const earlier = previous.get(to);
-    let doubt: UncertainOutcome | undefined = earlier?.state === "uncertain"
-      ? { kind: "uncertain", reason: earlier.reason }
-      : recipient.doubt !== undefined
-      ? { kind: "uncertain", reason: recipient.doubt }
-      : undefined;
-    let sendError: { error: unknown } | undefined;
-    // The run stopped, and this request never left or its answer came too late to retry.
-    const isStop = (error: unknown): boolean =>
-      error instanceof RunStopped ||
-      (sendError !== undefined && error === sendError.error && admission.signal.aborted);
-    const release = async (reason: string): Promise<void> => {
-      if (doubt === undefined) await journal.released(to, reason);
-    };
-    const settle = async (outcome: SendOutcome | undefined): Promise<void> => {
-      if (outcome?.kind === "accepted" || (doubt === undefined && outcome?.kind === "rejected")) {
-        await decide(recipient, outcome);
-      } else if (doubt !== undefined) {
-        const later = outcome === undefined || outcome === doubt
-          ? ""
-          : ` (last try: ${describeOutcome(outcome)})`;
-        await decide(recipient, { ...doubt, reason: doubt.reason + later });
-      } else if (outcome === undefined || stopsTheRun(outcome)) {
-        // Stopped before this message was decided: it stays pending (the journal
-        // holds a `released` record for any attempt that was refused).
-        await leavePending(recipient);
-      } else {
-        await decide(recipient, outcome);
-      }
-    };
-
-    const attemptOnce = async (attempt: number, admitted: AbortSignal): Promise<SendOutcome> => {
-      if (attempt > 1) await limiter.take(1, { signal: admitted });
-      admitted.throwIfAborted();
-      await journal.sending(to);
-      if (admitted.aborted) {
-        // Stopped while the record was being written: this request does not leave.
-        await release("not sent: the run stopped");
-        admitted.throwIfAborted();
-      }
-      if (beforeSend !== undefined) {
-        try {
-          await beforeSend(recipient);
-        } catch (error) {
-          // Like a sendSms that throws: the request never left.
-          sendError = { error };
-          await release("not sent: " + describeError(error));
-          throw error;
-        }
-        if (admitted.aborted) {
-          await release("not sent: the run stopped");
-          admitted.throwIfAborted();
-        }
-      }
-      if (departures !== undefined) {
-        try {
-          await departures.take(1, { signal: admitted });
-        } catch (error) {
-          await release("not sent: the run stopped");
-          throw error;
-        }
-      }
-      firstSendMs ??= clock.now();
-      counts.attempts++;
-      let answer: SendOutcome;
-      try {
-        answer = await sendSms(message, {
-          signal: inFlight.signal,
-          beforeRetry: async () => {
-            await limiter.take(1, { signal: admitted });
-            await departures?.take(1, { signal: admitted });
-            counts.attempts++;
-          },
-        });
-      } catch (error) {
-        // sendSms throws only before the request leaves: nothing was sent.
-        sendError = { error };
-        await release("not sent: " + describeError(error));
-        throw error;
-      }
-      lastAnswerMs = clock.now();
-      last = answer;
-      if (answer.kind === "uncertain") doubt ??= answer;
-      if (answer.kind === "throttled") {
-        counts.throttled++;
-        limiter.observe?.("throttled");
-        if (easeOnThrottle > 0 && canSetRate(limiter)) {
-          const current = limiter.ratePerSecond;
-          const eased = Math.max(floorRate, current * (1 - easeOnThrottle));
-          // Only ever slower: a limiter already below the floor is left as it is.
-          if (eased < current) limiter.setRate(eased);
-        }
-      } else if (answer.kind === "accepted") {
-        limiter.observe?.("accepted");
-      }
-      if (isNotAccepted(answer) || stopsTheRun(answer)) await release(describeOutcome(answer));
-      if (stopsTheRun(answer)) stopRun(answer.kind, describeOutcome(answer));
-      // Only now may the other workers start: a 401 has stopped the run by this point.
-      openGate();
-      progress();
-      return answer;
-    };
-
-    let outcome: SendOutcome;
-    try {
-      // The time budget starts when the first request may leave, not in the limiter's queue.
-      await limiter.take(1, { signal: admission.signal });
-      outcome = await retry(async ({ attempt, signal: admitted }) => {
-        try {
-          return await attemptOnce(attempt, admitted);
-        } catch (error) {
-          // Once the run has stopped, retry() rethrows the stop instead: report this now.
-          if (!isStop(error)) fail(error);
-          throw error;
-        }
-      }, {
-        signal: admission.signal,
-        clock,
-        maxAttempts: maxTries,
-        maxElapsedMs: maxTimeMs,
-        backoff,
-        retryOn: () => false,
-        retryOnResult: (answer) =>
-          isNotAccepted(answer) || (retryUncertain && answer.kind === "uncertain"),
-        delayHint: (answer) =>
-          answer !== null && typeof answer === "object" && "retryAfterMs" in answer
-            ? (answer as { retryAfterMs?: number }).retryAfterMs
-            : undefined,
-        // A 429 slows the whole run, not just this message: nobody sends before
-        // the server's hint runs out, or this message's backoff (at least one
-        // token interval, which is what the server's bucket needs to refill).
-        onRetry: ({ result, delayMs }) => {
-          if (result?.kind !== "throttled") return;
-          const pauseMs = result.retryAfterMs ?? Math.max(intervalMs, delayMs);
-          // A shared limiter's pause may be a promise; its failure shows up in the next take.
-          const paused: unknown = limiter.pause?.(pauseMs);
-          if (paused instanceof Promise) paused.catch(() => {});
-        },
-      });
-    } catch (error) {
-      if (error instanceof RetryError && last !== undefined) {
-        // Out of tries or time.
-        await settle(last);
-        return;
-      }
-      // Something unexpected (a bug, a broken journal or limiter) stops the run too.
-      if (!isStop(error)) fail(error);
-      await settle(undefined);
-      return;
-    }
-    await settle(outcome);
+  const control = new RunControl({
+    signal: options.signal,
+    hardSignal: options.hardSignal,
+    graceMs,
+    clock,
+  });
+  const settler = new Settler<R>({
+    journal: options.journal,
+    onSettled: options.onSettled,
+    onProgress: options.onProgress,
+  });
+  const job: SendJobContext<R> = {
+    sendSms: options.sendSms,
+    limiter,
+    departures,
+    journal: options.journal,
+    from: options.from,
+    text: options.text,
+    previous,
+    beforeSend: options.beforeSend,
+    control,
+    settler,
+    clock,
+    backoff,
+    maxTries,
+    maxTimeMs,
+    retryUncertain,
+    intervalMs,
+    easeOnThrottle,
+    floorRate: ratePerSecond * minRateShare,
+    timing: {},
   };
 
   const admit = async (recipient: R): Promise<void> => {
-    counts.total++;
+    settler.counts.total++;
     const before = previous.get(recipient.to);
     const state = before?.state;
-    if (admission.signal.aborted) {
-      await leavePending(recipient);
+    if (control.admission.aborted) {
+      await settler.leavePending(recipient);
     } else if (
       before !== undefined &&
       (state === "accepted" || state === "failed" || (state === "uncertain" && !resendUncertain))
     ) {
-      counts.skipped++;
-      progress();
-      await onSettled?.(recipient, { state: "skipped", previous: before });
+      await settler.skip(recipient, before);
     } else if (recipient.doubt !== undefined && !resendUncertain) {
-      await decide(recipient, { kind: "uncertain", reason: recipient.doubt });
+      await settler.decide(recipient, { kind: "uncertain", reason: recipient.doubt });
     } else {
-      await sendOne(recipient);
-    }
-  };
-
-  const source = typeof recipients === "function" ? recipients(admission.signal) : recipients;
-  const iterator =
-    (Symbol.asyncIterator in source
-      ? (source as AsyncIterable<R>)[Symbol.asyncIterator]()
-      : (source as Iterable<R>)[Symbol.iterator]()) as
-        | AsyncIterator<R>
-        | Iterator<R>;
-  // A worker never rejects: an error stops admission and is rethrown once every
-  // worker is done, so no request is still in flight when the caller hears of it.
-  const worker = async (index: number): Promise<void> => {
-    // Workers other than the first start once the first answer is in.
-    if (index > 0) await firstAnswer;
-    try {
-      for (;;) {
-        let recipient: R;
-        try {
-          const next = await iterator.next();
-          if (next.done) return;
-          recipient = next.value;
-        } catch (error) {
-          // The input broke (a read error): nothing more can be admitted.
-          fail(error);
-          return;
-        }
-        try {
-          await admit(recipient);
-        } catch (error) {
-          fail(error);
-        }
-      }
-    } finally {
-      if (index === 0) openGate();
+      await new RecipientSend(recipient, job).run();
     }
   };
 
   try {
-    const workers = Math.max(1, Math.floor(Math.min(concurrency, 1_000_000)));
-    await Promise.all(Array.from({ length: workers }, (_, i) => worker(i)));
+    await runWorkerPool(
+      typeof recipients === "function" ? recipients(control.admission) : recipients,
+      {
+        workers: Math.max(1, Math.floor(Math.min(concurrency, 1_000_000))),
+        handle: admit,
+        fail: (error) => control.fail(error),
+        firstAnswer: control.firstAnswer,
+        onFirstDone: () => control.openGate(),
+      },
+    );
   } finally {
-    signal?.removeEventListener("abort", onCallerAbort);
-    hardSignal?.removeEventListener("abort", onHardAbort);
-    graceTimer.abort();
-    openGate();
+    control.dispose();
   }
-  if (unexpected) throw unexpected.error;
+  if (control.unexpected) throw control.unexpected.error;
+  return jobResult(settler, job.timing, control);
+}
 
+/** The result of a finished job, from its counts, timing and stop state. */
+function jobResult<R extends SendRecipient>(
+  settler: Settler<R>,
+  timing: SendJobContext<R>["timing"],
+  control: RunControl,
+): SendJobResult {
+  const { firstSendMs, lastAnswerMs } = timing;
+  const { counts } = settler;
   const elapsedMs = firstSendMs === undefined || lastAnswerMs === undefined
     ? 0
     : Math.max(0, lastAnswerMs - firstSendMs);
   const result: SendJobResult = {
     ...counts,
-    failedByReason,
-    pending,
+    failedByReason: settler.failedByReason,
+    pending: settler.pending,
     elapsedMs,
     achievedRatePerSecond: elapsedMs > 0 && counts.accepted > 1
       ? (counts.accepted - 1) / (elapsedMs / 1000)
       : 0,
   };
-  if (stoppedBy !== undefined) result.stoppedBy = stoppedBy;
-  if (stopReason !== undefined) result.stopReason = stopReason;
+  if (control.stoppedBy !== undefined) result.stoppedBy = control.stoppedBy;
+  if (control.stopReason !== undefined) result.stopReason = control.stopReason;
   return result;
 }

@@ -10,6 +10,7 @@
  */
 
 import { type Clock, realClock } from "../core/clock.ts";
+import { httpUrl } from "../core/parse_url.ts";
 import { failedBeforeSending } from "../core/polite_fetch.ts";
 import { serverDelayMs } from "../core/rate_limit_headers.ts";
 import type { InvalidParameter, SendOutcome, SmsMessage } from "./outcomes.ts";
@@ -241,17 +242,8 @@ export function createVonageClient(options: VonageClientOptions): VonageClient {
     timeoutMs: defaultTimeoutMs = 30_000,
     tokenTtlSeconds = 900,
   } = options;
-  let base: URL;
-  try {
-    base = new URL(baseUrl);
-  } catch {
-    throw new TypeError(
-      `Cannot create Vonage client: 'baseUrl' must be an http(s) URL, current value is ${
-        JSON.stringify(baseUrl)
-      }`,
-    );
-  }
-  if (base.protocol !== "http:" && base.protocol !== "https:") {
+  const base = httpUrl(baseUrl);
+  if (base === undefined) {
     throw new TypeError(
       `Cannot create Vonage client: 'baseUrl' must be an http(s) URL, current value is ${
         JSON.stringify(baseUrl)

@@ -1,0 +1,133 @@
+/**
+ * `main.ts send`'s input: opened with clear errors, standard input spooled so it
+ * can be read twice, a validation pass that names every bad line, and the
+ * sending pass. Both passes stream: nothing holds the whole file.
+ *
+ * @module
+ */
+
+import { formatProblem, readRecipients, type Recipient } from "../send/recipients.ts";
+import type { RecipientDigest } from "../redis/shared_send.ts";
+import type { SendCommandIo } from "./send_io.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** How many bad lines to print before summarising the rest. */
+const MAX_PROBLEMS_SHOWN = 50;
+
+/**
+ * Where the journal lives when `--journal` is not given: beside the input, named
+ * after it whole (`people.csv` → `people.csv.journal.jsonl`), so two inputs that
+ * differ only in extension never share a journal.
+ */
+export function defaultJournalPath(recipientsPath: string): string {
+  return `${recipientsPath}.journal.jsonl`;
+}
+
+export async function openInput(path: string): Promise<ReadableStream<Uint8Array>> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`cannot read ${path}: no such file`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new UsageError(`cannot read ${path}: permission denied (run with --allow-read)`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UsageError(`cannot read ${path}: it is a directory, not a recipients file`);
+    }
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  // On Linux a directory opens fine and fails only on the first read.
+  if ((await file.stat()).isDirectory) {
+    file.close();
+    throw new UsageError(`cannot read ${path}: it is a directory, not a recipients file`);
+  }
+  return file.readable;
+}
+
+/** Copy standard input to a temporary file so it can be read twice. */
+export async function spoolStdin(): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "politely-stdin-", suffix: ".txt" });
+  const file = await Deno.open(path, { write: true, truncate: true });
+  await Deno.stdin.readable.pipeTo(file.writable);
+  return path;
+}
+
+/** What the validation pass found. */
+export interface Validation {
+  recipients: number;
+  invalid: number;
+  duplicates: number;
+  missingText: number;
+  first: Recipient[];
+}
+
+/** The validation pass: every bad line named; throws a usage error unless all are good (or skipped). */
+export async function validate(
+  path: string,
+  displayName: string,
+  text: string | undefined,
+  skipInvalid: boolean,
+  io: SendCommandIo,
+  digest?: RecipientDigest,
+): Promise<Validation> {
+  const result: Validation = {
+    recipients: 0,
+    invalid: 0,
+    duplicates: 0,
+    missingText: 0,
+    first: [],
+  };
+  let shown = 0;
+  const show = (line: string) => {
+    if (shown++ < MAX_PROBLEMS_SHOWN) io.stderr(line);
+  };
+  for await (const entry of readRecipients(await openInput(path))) {
+    if (entry.kind === "problem") {
+      result.invalid++;
+      show(formatProblem(displayName, entry.problem));
+      if (entry.problem.fatal) {
+        throw new UsageError(`${displayName} cannot be read as a recipients file; nothing sent`);
+      }
+    } else if (entry.kind === "duplicate") {
+      result.duplicates++;
+      show(formatProblem(displayName, entry.duplicate));
+    } else if (entry.recipient.text === undefined && text === undefined) {
+      if (result.recipients === 0) {
+        // Not a bad line but a missing flag: one message, not one per recipient.
+        throw new UsageError(
+          `no message text: pass --text "..." (${displayName} has no text for line ` +
+            `${entry.recipient.line}, nor a text column or field)`,
+        );
+      }
+      result.invalid++;
+      result.missingText++;
+      show(`${displayName}:${entry.recipient.line}: no text for this recipient: give --text`);
+    } else {
+      result.recipients++;
+      digest?.add(entry.recipient);
+      if (result.first.length < 3) result.first.push(entry.recipient);
+    }
+  }
+  if (shown > MAX_PROBLEMS_SHOWN) {
+    io.stderr(`... and ${shown - MAX_PROBLEMS_SHOWN} more`);
+  }
+  if (result.invalid > 0 && !skipInvalid) {
+    throw new UsageError(
+      `${result.invalid} invalid line${result.invalid === 1 ? "" : "s"} in ${displayName}; ` +
+        "nothing sent. Fix them, or pass --skip-invalid to send to the valid ones",
+    );
+  }
+  return result;
+}
+
+/** The sending pass: the good recipients, streamed. */
+export async function* sendable(path: string, text: string | undefined): AsyncGenerator<Recipient> {
+  for await (const entry of readRecipients(await openInput(path))) {
+    if (entry.kind !== "recipient") continue;
+    if (entry.recipient.text === undefined && text === undefined) continue;
+    yield entry.recipient;
+  }
+}

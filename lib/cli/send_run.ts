@@ -1,0 +1,283 @@
+/**
+ * `main.ts send`'s sending pass: the limiter, the client, Ctrl-C handling, the
+ * progress line, the send job, and the summary with its exit code.
+ *
+ * @module
+ */
+
+import type { BackoffStrategy, Jitter } from "../core/backoff.ts";
+import { AdaptiveLimiter } from "../core/adaptive_limiter.ts";
+import type { Limiter } from "../core/limiter.ts";
+import { TokenBucket } from "../core/token_bucket.ts";
+import { type Journal, JournalError, type JournalState } from "../send/journal.ts";
+import { formatSummary, Progress, type SendSummary, stderrWriter } from "../send/progress.ts";
+import {
+  emptySendCounts,
+  runSendJob,
+  type SendCounts,
+  type SendJobOptions,
+  type SendJobResult,
+} from "../send/send_job.ts";
+import { createVonageClient } from "../vonage/client.ts";
+import { describeQueueTotals, type QueueTotals, type SharedSend } from "../redis/shared_send.ts";
+import { sendable, type Validation } from "./send_input.ts";
+import type { SendCommandIo } from "./send_io.ts";
+import { finishJournal } from "./send_setup.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Everything the sending pass needs, set up. */
+export interface SendPlan {
+  journal: Journal;
+  /** Set with --redis: this worker's share of a campaign shared through Redis. */
+  shared: SharedSend | undefined;
+  checked: Validation;
+  ratePerSecond: number;
+  burst: number;
+  concurrency: number;
+  maxTimeMs: number;
+  maxTries: number;
+  strategy: BackoffStrategy;
+  jitter: Jitter;
+  baseUrl: string;
+  applicationId: string;
+  privateKey: CryptoKey;
+  from: string;
+  text: string | undefined;
+  adaptive: boolean;
+  retryUncertain: boolean;
+  resendUncertain: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** Send to every good recipient; resolves to the exit code. */
+export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): Promise<number> {
+  const shared = plan.shared;
+  const limiter: Limiter = shared !== undefined
+    ? shared.limiter
+    : plan.adaptive
+    ? new AdaptiveLimiter({ maxRatePerSecond: plan.ratePerSecond, maxBurst: plan.burst })
+    : new TokenBucket({ ratePerSecond: plan.ratePerSecond, burst: plan.burst });
+  const client = createVonageClient({
+    applicationId: plan.applicationId,
+    privateKey: plan.privateKey,
+    baseUrl: plan.baseUrl,
+  });
+
+  let live: Readonly<SendCounts> = emptySendCounts();
+  // A worker's share of a shared queue is not known in advance: no percentage then.
+  const progress = new Progress(() => ({
+    ...live,
+    total: shared === undefined ? plan.checked.recipients : undefined,
+  }), {
+    writer: stderrWriter(),
+    quiet: plan.quiet,
+  });
+
+  const interrupts = listenForInterrupts(progress);
+
+  // A rerun says what it resumes: numbers left uncertain are skipped, and the user must
+  // hear that, not find them folded into "skipped".
+  const previous = plan.journal.replay.resumed ? tallyPrevious(plan.journal.previous) : undefined;
+  if (previous !== undefined && plan.journal.path !== undefined) {
+    io.stderr(describeResume(plan.journal.path, previous, plan.journal.replay.tornLines, plan));
+  }
+
+  progress.start();
+  let result: SendJobResult;
+  try {
+    const options: SendJobOptions = {
+      sendSms: (message, options) => client.sendSms(message, options),
+      limiter,
+      from: plan.from,
+      text: plan.text ?? "",
+      journal: plan.journal,
+      previous: plan.journal.previous,
+      concurrency: plan.concurrency,
+      maxTimeMs: plan.maxTimeMs,
+      maxTries: plan.maxTries,
+      ratePerSecond: plan.ratePerSecond,
+      burst: plan.burst,
+      backoff: { strategy: plan.strategy, jitter: plan.jitter },
+      easeOnThrottle: plan.adaptive ? 0 : 0.02,
+      retryUncertain: plan.retryUncertain,
+      resendUncertain: plan.resendUncertain,
+      signal: interrupts.signal,
+      onProgress: (counts) => (live = counts),
+    };
+    result = shared === undefined
+      ? await runSendJob(sendable(path, plan.text), options)
+      : await runSendJob(shared.recipients, {
+        ...options,
+        beforeSend: shared.beforeSend,
+        onSettled: shared.onSettled,
+      });
+  } catch (error) {
+    if (error instanceof JournalError) {
+      // Everything recorded before the failure is on disk and replays correctly.
+      throw new UsageError(
+        `${error.message}; the run stopped, and what was recorded so far is safe: ` +
+          "free the disk or fix the path, then rerun the same command to finish",
+        { cause: error },
+      );
+    }
+    if (shared !== undefined && !(await shared.reachable())) {
+      // Not a bug: the shared server went away. Every decision is in the local journal.
+      progress.stop();
+      io.stderr(
+        `the run stopped: lost the connection to Redis at ${shared.redisDisplayUrl} ` +
+          `(${describeError(error)}). What this worker sent is in its journal, and entries ` +
+          "it held stay in the queue: rerun the same command once Redis is back",
+      );
+      return 1;
+    }
+    throw error;
+  } finally {
+    progress.stop();
+    interrupts.dispose();
+  }
+  await finishJournal(plan.journal, "flush");
+
+  await reportRun(result, previous, plan, io);
+  // With a shared queue, only what this worker's share skipped counts, not its whole journal.
+  const leftByEarlierRuns = shared !== undefined
+    ? shared.leftByEarlierRuns
+    : previous === undefined
+    ? 0
+    : previous.failed + (plan.resendUncertain ? 0 : previous.uncertain);
+  return exitCodeFor(result, leftByEarlierRuns);
+}
+
+/** The summary on stdout (text or JSON), and what to do next on stderr. */
+async function reportRun(
+  result: SendJobResult,
+  previous: Record<JournalState["state"], number> | undefined,
+  plan: SendPlan,
+  io: SendCommandIo,
+): Promise<void> {
+  const { shared } = plan;
+  const summary: SendSummary & {
+    stoppedBy?: string;
+    journal?: string;
+    previous?: Record<JournalState["state"], number>;
+    worker?: string;
+    queue?: QueueTotals;
+  } = {
+    ...result,
+    // With a shared queue: this worker's share (the file's count is in `queue`).
+    total: shared === undefined ? plan.checked.recipients : result.total,
+    invalid: plan.checked.invalid,
+    duplicates: plan.checked.duplicates,
+    ratePerSecond: plan.ratePerSecond,
+  };
+  if (plan.journal.path !== undefined) summary.journal = plan.journal.path;
+  if (previous !== undefined) summary.previous = previous;
+  if (shared !== undefined) {
+    summary.worker = shared.worker;
+    summary.queue = await shared.totals();
+  }
+  if (plan.json) {
+    io.stdout(JSON.stringify(summary));
+  } else {
+    io.stdout(
+      formatSummary(summary, { color: Deno.stdout.isTerminal() && !io.env.get("NO_COLOR") }),
+    );
+    if (summary.queue !== undefined) io.stdout(`  ${describeQueueTotals(summary.queue)}`);
+  }
+  if (shared !== undefined && shared.lost > 0) {
+    io.stderr(
+      `${shared.lost} queue entries were completed by another worker that took them over ` +
+        "first; give every worker the same, longer --redis-reclaim-after",
+    );
+  }
+  if (result.stoppedBy === "auth") {
+    io.stderr(
+      `the API refused the credentials (${result.stopReason}); check VONAGE_APPLICATION_ID ` +
+        "and that the private key belongs to that application. Unsent recipients stay pending.",
+    );
+  } else if (result.stoppedBy === "payment") {
+    io.stderr(
+      `the account is out of credit (${result.stopReason}); top it up and rerun: ` +
+        "the journal skips everyone already sent.",
+    );
+  } else if (result.stoppedBy === "unexpected") {
+    io.stderr(
+      `the API answered ${result.stopReason}, which the Messages API does not answer for a ` +
+        `message; check --base-url (${plan.baseUrl}). Unsent recipients stay pending.`,
+    );
+  }
+}
+
+/**
+ * First Ctrl-C (or SIGTERM): admit no new sends, let those in flight finish.
+ * Second: leave at once; every `sending` record is on disk, and unfinished ones
+ * replay as uncertain.
+ */
+function listenForInterrupts(progress: Progress): { signal: AbortSignal; dispose(): void } {
+  const stop = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.log(
+        "stopping: letting requests in flight finish (up to 10 s); Ctrl-C again to quit at once",
+      );
+      stop.abort(new Error("interrupted"));
+    } else {
+      Deno.exit(130);
+    }
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const name of signals) Deno.addSignalListener(name, onInterrupt);
+  return {
+    signal: stop.signal,
+    dispose: () => {
+      for (const name of signals) Deno.removeSignalListener(name, onInterrupt);
+    },
+  };
+}
+
+/** How many numbers an earlier run left in each state. */
+function tallyPrevious(
+  previous: ReadonlyMap<string, JournalState>,
+): Record<JournalState["state"], number> {
+  const tally = { accepted: 0, failed: 0, uncertain: 0, pending: 0 };
+  for (const { state } of previous.values()) tally[state]++;
+  return tally;
+}
+
+function describeResume(
+  path: string,
+  tally: Record<JournalState["state"], number>,
+  tornLines: number,
+  plan: SendPlan,
+): string {
+  const skipped = plan.resendUncertain ? "accepted and failed" : "accepted, failed and uncertain";
+  const uncertain = tally.uncertain === 0
+    ? ""
+    : plan.resendUncertain
+    ? `; resending the ${tally.uncertain} uncertain (--resend-uncertain)`
+    : `; the ${tally.uncertain} uncertain may have been accepted: --resend-uncertain sends ` +
+      "them again";
+  return `resuming ${path}: earlier runs left ${tally.accepted} accepted, ${tally.failed} ` +
+    `failed, ${tally.uncertain} uncertain, ${tally.pending} pending; skipping the ${skipped}` +
+    uncertain +
+    (tornLines > 0 ? " (a torn last line from a crash was dropped)" : "");
+}
+
+/**
+ * 0 only when every recipient of the file is accepted, counting what earlier
+ * runs decided: a rerun that skips numbers left failed or uncertain is not done.
+ */
+function exitCodeFor(result: SendJobResult, leftByEarlierRuns: number): number {
+  if (result.stoppedBy === "interrupt") return 130;
+  // Credentials or endpoint: the user's setup, to fix before anything more is sent.
+  if (result.stoppedBy === "auth" || result.stoppedBy === "unexpected") return 2;
+  if (result.failed > 0 || result.uncertain > 0 || result.pending > 0) return 1;
+  return leftByEarlierRuns > 0 ? 1 : 0;
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.message === "" ? error.name : `${error.name}: ${error.message}`;
+}
