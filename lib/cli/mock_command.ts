@@ -207,7 +207,7 @@ function parseWebhookFlags(
 ): StatusWebhookOptions | undefined {
   const text = (name: string) => values[name] as string | undefined;
   const share = (name: string) =>
-    text(name) === undefined ? 0 : parseNumber(name, text(name)!, {
+    text(name) === undefined ? 0 : numberFlag(name, text(name)!, {
       min: 0,
       max: 1,
       what: "a share from 0 to 1 (0.05 is 5%)",
@@ -248,7 +248,7 @@ function parseWebhookFlags(
   }
   const delaySeconds = text("status-delay") === undefined
     ? 1
-    : parseNumber("status-delay", text("status-delay")!, {
+    : numberFlag("status-delay", text("status-delay")!, {
       min: 0,
       what: "a number of seconds, 0 or more",
     });
