@@ -61,3 +61,44 @@ Deno.test("main.ts demo refuses a bad flag with one line and exit 2", async () =
   assert.equal(output.code, 2);
   assert.match(stderr, /^politely: --rate must be a positive number, got '0'$/);
 });
+
+Deno.test("main.ts demo with --allow-write ends with delivery figures: every polite message has its final receipt, counted once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const recipients = `${dir}/forty.txt`;
+    const numbers = Array.from({ length: 40 }, (_, i) => `1202555${String(100 + i)}0`);
+    await Deno.writeTextFile(recipients, numbers.join("\n") + "\n");
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-read",
+        "--allow-write",
+        mainTs,
+        "demo",
+        "--recipients",
+        recipients,
+        "--rate",
+        "40",
+        "--burst",
+        "5",
+        "--json",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const [naive, polite] = JSON.parse(new TextDecoder().decode(output.stdout)).runs;
+    assert.equal(naive.delivery, undefined, "only the polite run asks for receipts");
+    const delivery = polite.delivery;
+    assert.equal(delivery.accepted, 40);
+    assert.equal(delivery.waiting, 0);
+    assert.equal(delivery.delivered + delivery.rejected + delivery.undeliverable, 40);
+    // Each submitted message (all but the rejected) costs the mock's 0.0333 EUR once.
+    const cents = Math.round(Number(delivery.prices.EUR) * 10_000);
+    assert.equal(cents, (40 - delivery.rejected) * 333);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,7 +4,9 @@
  * a key pair made in memory); the fixture recipients are sent twice, first the
  * article's way (no pacing, retry on 429 with exponential backoff and full
  * jitter) and then politely (a token bucket at the limit), and the two runs are
- * shown side by side.
+ * shown side by side. With `--allow-write`, the mock also posts signed delivery
+ * receipts for the polite run to a local receipts server, and the demo ends with
+ * the delivery figures.
  *
  * @module
  */
@@ -18,6 +20,9 @@ import { runSendJob, type SendJobResult } from "../send/send_job.ts";
 import { createRandom } from "../core/seeded_random.ts";
 import { TokenBucket } from "../core/token_bucket.ts";
 import { createVonageClient } from "../vonage/client.ts";
+import type { DeliveryReport } from "../receipts/delivery_report.ts";
+import { formatDeliveryReport } from "../receipts/delivery_report.ts";
+import { type DemoReceipts, startDemoReceipts } from "./demo_receipts.ts";
 import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -25,7 +30,10 @@ const HELP = `Usage: main.ts demo [options]
 
 Send the fixture recipients through an in-process mock of the Vonage Messages
 API twice: the article's way (no pacing, retry each 429 with exponential backoff
-and full jitter) and politely (paced by a token bucket), then compare.
+and full jitter) and politely (paced by a token bucket), then compare. With
+--allow-write, the mock then posts signed delivery receipts for the polite run
+(a few rejected or undeliverable) to a local receipts server, and the demo ends
+with the delivery figures ('main.ts report').
 
 Options:
   --recipients FILE   recipients to send to (default fixtures/recipients.csv)
@@ -37,6 +45,8 @@ Options:
 `;
 
 const APPLICATION_ID = "politely-demo";
+const FROM = "Politely";
+const TEXT = "Hello from the politely demo";
 
 /** What one run of the demo measured. */
 export interface DemoRun {
@@ -54,6 +64,8 @@ export interface DemoRun {
   elapsedMs: number;
   /** The fastest possible run at the mock's limit: (N − burst) / rate. */
   idealMs: number;
+  /** For the polite run with `--allow-write`: what the delivery receipts said. */
+  delivery?: DeliveryReport;
 }
 
 async function loadRecipients(path: string | undefined): Promise<Recipient[]> {
@@ -78,12 +90,14 @@ async function runOnce(
   ratePerSecond: number,
   burst: number,
   seed: number,
+  receipts?: DemoReceipts,
 ): Promise<DemoRun> {
   await using server = await serveMockVonage({
     publicKey: keys.publicKey,
     applicationId: APPLICATION_ID,
     ratePerSecond,
     burst,
+    ...(receipts ? { statusWebhooks: receipts.webhooks } : {}),
   });
   const client = createVonageClient({
     applicationId: APPLICATION_ID,
@@ -95,9 +109,9 @@ async function runOnce(
   const result = await runSendJob(recipients, {
     sendSms: (message, options) => client.sendSms(message, options),
     limiter: polite ? new TokenBucket({ ratePerSecond }) : unpaced,
-    from: "Politely",
-    text: "Hello from the politely demo",
-    journal: Journal.none(),
+    from: FROM,
+    text: TEXT,
+    journal: receipts?.journal ?? Journal.none(),
     ratePerSecond,
     // The article queued every send at once and let Python `backoff` retry each
     // 429 after U(0, 2^n) seconds.
@@ -110,7 +124,10 @@ async function runOnce(
   });
   const stats = server.stats();
   const messages = server.messages();
+  await server.webhooksIdle();
+  const delivery = receipts ? await receipts.report() : undefined;
   return {
+    ...(delivery ? { delivery } : {}),
     mode,
     result,
     serverAccepted: stats.accepted,
@@ -182,8 +199,15 @@ export async function runDemoCommand(args: string[]): Promise<number> {
   say("1/2 naive: every message at once, each 429 retried after U(0, 2^n) s ...");
   const naive = await runOnce("naive", recipients, keys, ratePerSecond, burst, seed);
   say(`2/2 polite: paced at ${ratePerSecond}/s by a token bucket ...`);
-  const polite = await runOnce("polite", recipients, keys, ratePerSecond, burst, seed);
+  const receipts = await startDemoReceipts({ from: FROM, text: TEXT, seed });
+  let polite: DemoRun;
+  try {
+    polite = await runOnce("polite", recipients, keys, ratePerSecond, burst, seed, receipts);
+  } finally {
+    await receipts?.close();
+  }
   const runs = [naive, polite];
+  const delivery = polite.delivery;
 
   if (values.json) {
     console.log(JSON.stringify({ ratePerSecond, burst, recipients: recipients.length, runs }));
@@ -206,5 +230,22 @@ export async function runDemoCommand(args: string[]): Promise<number> {
       `The mock accepted each of the ${recipients.length} numbers exactly once in both runs.`,
     );
   }
-  return exactlyOnce ? 0 : 1;
+  // Every accepted message of the polite run has its final receipt, counted once.
+  const accounted = delivery === undefined || (
+    delivery.accepted === recipients.length && delivery.waiting === 0 &&
+    delivery.delivered + delivery.rejected + delivery.undeliverable === delivery.accepted
+  );
+  if (!values.json) {
+    if (delivery === undefined) {
+      console.log("(Run with --allow-write to see delivery receipts and their figures too.)");
+    } else {
+      console.log("\nDelivery receipts of the polite run (signed webhooks from the mock):");
+      const shown = { ...delivery, journal: "polite run", receiptsFiles: ["a temporary file"] };
+      console.log(formatDeliveryReport(shown));
+    }
+  }
+  if (!accounted) {
+    console.error("demo: the delivery receipts do not account for every message; please report it");
+  }
+  return exactlyOnce && accounted ? 0 : 1;
 }
