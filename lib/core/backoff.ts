@@ -1,35 +1,7 @@
 /**
  * Backoff schedules: how long to wait before the next retry.
  *
- * A schedule has two parts. The *strategy* gives the un-jittered delay `d` for
- * retry number `n` (0-based), never more than `capMs`:
- *
- * | strategy      | d(n)                                  |
- * |---------------|---------------------------------------|
- * | `constant`    | `baseMs`                              |
- * | `linear`      | `baseMs · (n + 1)`                    |
- * | `fibonacci`   | `baseMs · 1, 1, 2, 3, 5, 8 …`         |
- * | `exponential` | `baseMs · factorⁿ`                    |
- *
- * The *jitter* then spreads callers apart so that many clients which failed
- * together do not all retry together:
- *
- * | jitter         | delay                                                   |
- * |----------------|---------------------------------------------------------|
- * | `none`         | `d`                                                     |
- * | `full`         | `U(0, d)`                                               |
- * | `equal`        | `d/2 + U(0, d/2)`                                       |
- * | `decorrelated` | `U(baseMs, min(capMs, 3 · previous))`, previous starts at `baseMs` |
- *
- * Decorrelated jitter (from AWS's "Exponential Backoff And Jitter") is its own
- * schedule: it grows from the previous delay, so it ignores `strategy` and
- * `factor`. We clamp its *range* to the cap before drawing; the usual
- * `min(cap, U(base, 3 · prev))` draws first and clamps after, which puts a
- * quarter to a third of late retries exactly on the cap, in lockstep.
- *
- * Every delay is a finite number in `[0, capMs]` for any attempt, even after a
- * million retries: exponents and Fibonacci numbers stop growing once they pass
- * the cap.
+ * Design notes: `docs/design.md` (backoff.ts).
  *
  * @module
  */

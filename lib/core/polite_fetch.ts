@@ -2,44 +2,7 @@
  * `fetch`, politely: wait for the limiter, send, and when the server says "not
  * now" (429, 503) wait as long as it asks, then send again.
  *
- * One call of {@linkcode politeFetch} is a {@linkcode retry} loop around
- * limiter → fetch → classify:
- *
- * - Before every attempt it takes a token from `limiter` (any
- *   {@linkcode Limiter}: a `TokenBucket`, an adaptive or a shared one).
- * - A 429 is "throttled": the limiter is told (`observe("throttled")`) and
- *   paused (`pause(ms)`) for the server's hint, or for the computed backoff
- *   when there is none, so every caller sharing it backs off together.
- * - A 503 is "not accepted, retry". Everything else is returned as is: a 404
- *   or a 500 is the caller's to judge.
- * - The server's hint (Retry-After, or an exhausted RateLimit reset) replaces
- *   the computed backoff and is never jittered.
- *
- * **What is retried.** A 429 or 503 means the request was not accepted, so it
- * is retried whatever the method. A network error is retried only when the
- * request provably never left (connection refused, DNS failure: see
- * {@linkcode failedBeforeSending}) or the method is idempotent (GET, HEAD,
- * OPTIONS, TRACE, PUT, DELETE). A POST that failed after it went out is not
- * retried: it may have been acted on (ky, got and undici decide the same way).
- *
- * **Replayable bodies only.** Strings, `ArrayBuffer`s, typed arrays,
- * `URLSearchParams`, `FormData` and `Blob`s are sent again as they are; a
- * `Request` is cloned for each attempt. A `ReadableStream` body can be read
- * once, so such a request gets exactly one attempt (and its answer, whatever
- * it is).
- *
- * **When retries run out** on 429 or 503, the last response is returned (with
- * its body unread), not thrown: check `response.status` as with plain
- * `fetch`. A network error that exhausts the retries rejects with a
- * {@linkcode RetryError} whose `cause` is the last error; one that is not
- * retried rejects with the error itself. The bodies of responses retried past
- * are cancelled.
- *
- * **Below this layer.** Deno's `fetch` itself sends a request again, on a new
- * connection, when a kept-alive connection closes before any answer (measured:
- * 53 arrivals for 40 POSTs against a server that hangs up). For a request that
- * must never arrive twice, send it with a `connection: close` header, as the
- * Vonage client does; it costs a new connection per request.
+ * Design notes: `docs/design.md` (polite_fetch.ts).
  *
  * @module
  */

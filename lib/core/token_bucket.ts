@@ -1,29 +1,7 @@
 /**
  * Pacing with a token bucket, modelled on Go's `golang.org/x/time/rate`.
  *
- * The model: a bucket holds at most `burst` tokens and is refilled at
- * `ratePerSecond`; it starts full. Every request takes `n` tokens. Nothing runs
- * in the background: the balance is derived from the clock whenever someone
- * asks. A request that finds too few tokens still takes them, driving the
- * balance below zero. That negative balance *is* the queue: the next caller
- * waits behind all of it, so callers are served first come, first served with
- * O(1) state, and each waiter computes its own delay up front and sleeps exactly
- * that long on the {@linkcode Clock}. When a token is free, `take` resolves at
- * once without touching the clock's timers.
- *
- * The state is kept GCRA-style as the time at which the bucket would be full
- * again, relative to the moment the bucket was made, so that long uptimes and
- * high rates do not lose float precision and 10,000 waits at 50/s end exactly
- * (10,000 − 1)/50 s after the start.
- *
- * A pause (after a 429) or a lower rate moves the whole queue later: the move
- * is recorded once, and each sleeping waiter applies the moves it slept through
- * when it wakes, then sleeps the rest. Nothing is rescheduled eagerly, and order
- * and spacing are kept. A higher rate cannot wake sleepers early; they keep
- * their times and the new rate starts behind them. A {@linkcode Reservation}'s
- * time is a promise to its holder and never moves; callers queued ahead of a
- * reservation that is still to come stay where they are too, so nobody is
- * moved onto it.
+ * Design notes: `docs/design.md` (token_bucket.ts).
  *
  * @module
  */

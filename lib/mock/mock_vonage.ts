@@ -2,28 +2,7 @@
  * A mock of the Vonage Messages API (`POST /v1/messages`, SMS only) as a Hono
  * app, with a real rate limit, for testing clients without an account.
  *
- * A request to `POST /v1/messages` goes through these checks in order; the
- * first that fails decides the answer:
- *
- * 1. **Auth** — the RS256 JWT in `Authorization: Bearer …` (401). Checked
- *    first, as a real gateway does: a request nobody can be billed for uses no
- *    one's rate budget.
- * 2. **Rate limit** — a token bucket of `burst` tokens refilled at
- *    `ratePerSecond` (429). Every authenticated request takes a token, valid or
- *    not, as real per-key limits count requests, not messages. The body of a
- *    throttled request is not read.
- * 3. **Body** — at most `maxBodyBytes` (413), JSON (400), the SMS fields (422
- *    naming every bad field).
- * 4. **Injected faults** — with a seeded draw per request that got this far:
- *    `failRate` answers 500 and does *not* accept the message; `dropRate`
- *    accepts the message and then closes the connection with no answer (the
- *    message appears in `GET /messages` with `answered: false`). Both are the
- *    "maybe accepted" cases a client must record as uncertain; the mock makes
- *    one of each so a client's handling of both can be tested.
- * 5. **Accepted** — 202 `{ "message_uuid": … }`.
- *
- * `latencyMs` holds every answer of `POST /v1/messages` (after the decision,
- * which is taken on arrival). `GET /stats` and `GET /messages` need no token.
+ * Design notes: `docs/design.md` (mock_vonage.ts).
  *
  * @module
  */

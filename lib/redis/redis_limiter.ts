@@ -2,25 +2,7 @@
  * A rate budget shared by every worker that points at the same Redis key: the
  * Generic Cell Rate Algorithm (GCRA), run atomically in Lua.
  *
- * The model is the one of {@linkcode TokenBucket}: a bucket of `burst` tokens
- * refilled at `ratePerSecond`. Its whole state is one number, the theoretical
- * arrival time (TAT): when the bucket would be full again. Each token costs
- * T = 1/rate of it; a caller may go once `TAT − burst·T` has passed. A
- * reservation moves the TAT forward even when that is in the future — the
- * distance ahead *is* the queue — and the script answers with how long to
- * wait. Every worker sleeps that relative wait on its own clock, so machines
- * need no clock sync: only Redis' `TIME` is ever compared with the TAT.
- *
- * Times are integer microseconds. Lua 5.1 numbers are doubles: integers are
- * exact below 2^53 µs (the year 2255), but `tostring` keeps only 14 digits,
- * so every number leaves the script through `string.format('%d')`.
- *
- * The key expires once the bucket is full again (an expired key *is* a full
- * bucket), so an idle budget leaves nothing behind. A pause (a server said
- * 429) lifts the TAT and also sets a marker key, `KEY:pause`, whose time to
- * live is what is left of the pause: a worker that wakes from a wait checks it
- * and queues again behind the pause instead of sending into it. On Redis
- * Cluster, put `KEY` in a hash tag (`{budget}:vonage`) so both keys share a slot.
+ * Design notes: `docs/design.md` (redis_limiter.ts).
  *
  * @module
  */

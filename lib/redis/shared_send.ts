@@ -2,43 +2,7 @@
  * `main.ts send --redis URL`: one worker among several (on several machines) that share
  * one rate budget and one work queue through Redis.
  *
- * **The budget** is a {@linkcode RedisLimiter} keyed by the Vonage application
- * (`politely:{APP}:budget`): every worker of every campaign sending through that
- * application draws from it, so together they never exceed `--rate`. Every worker must
- * be given the same `--rate` and `--burst`.
- *
- * **The queue** is a {@linkcode RedisWorkQueue} keyed by the campaign
- * (`politely:{ID}:queue`), where ID hashes the application, the sender, the text and the
- * valid recipients in order. Workers started with the same command on the same file
- * therefore meet in one queue, and a different campaign never mixes in. Every worker
- * validates the file, loads it (idempotent: item n is entry `n-0`), then claims entries
- * in small batches and sends them as its recipient stream, each with its own local
- * journal as without Redis.
- *
- * The rules that keep "never send twice unless asked" across workers:
- *
- * 1. **Before a request leaves**, after the journal's durable `sending` record, the
- *    worker marks the entry started in Redis (only while it still holds it). A request
- *    never leaves unmarked.
- * 2. **When an entry is decided** (accepted, failed, uncertain, or skipped because this
- *    worker's journal had decided it), it is completed with that outcome.
- * 3. **A worker that stops** (Ctrl-C, 401, 402) hands back the entries it never began,
- *    or whose every attempt was refused: they are unmarked and the next claim by any
- *    worker gets them as fresh work. Entries in doubt (begun by a worker that died, or
- *    left uncertain by an earlier run) keep their mark and stay where they are.
- * 4. **A worker that dies** leaves its entries pending. Live workers touch what they
- *    hold every few seconds, so only a dead worker's entries go idle; after
- *    `--redis-reclaim-after` another worker takes them over. One that was never marked
- *    started is sent as fresh work; one marked started by another worker is recorded
- *    **uncertain** (it may have been accepted) and not sent unless `--resend-uncertain`.
- * 5. **A worker restarted under the same name** (host and journal path: stable, never
- *    the pid) first gets back its own pending entries. For those it marked started, its
- *    journal knows best: decided ones are completed as recorded, a `sending` without an
- *    outcome is uncertain, a refused one is sent again.
- *
- * A worker's run ends when the queue has nothing left for it: everything is completed or
- * held by workers that are alive (still touching their entries). It waits for entries a
- * quiet worker left, and takes them over once they are idle long enough.
+ * Design notes: `docs/design.md` (shared_send.ts).
  *
  * @module
  */

@@ -1,36 +1,7 @@
 /**
  * A work queue shared by many workers, on a Redis Stream.
  *
- * Items go into the stream with `XADD`: appended ({@linkcode RedisWorkQueue.enqueue}), or
- * as a whole input that every worker may load at once without duplicates
- * ({@linkcode RedisWorkQueue.load}: item n gets id `n-0`, which Redis accepts
- * only once). Workers read through one consumer
- * group (`XREADGROUP … >`), so each item is delivered to exactly one of them
- * and stays in that worker's pending list until it is completed: the outcome
- * is written into a hash (`KEY:outcomes`, field = entry id, value = JSON) and
- * the entry acknowledged (`XACK`), both in one script.
- *
- * A worker that dies leaves its entries pending. Once one has been idle for
- * `reclaimIdleMs`, the next {@linkcode RedisWorkQueue.claim} by any worker
- * takes it over (`XAUTOCLAIM`) and hands it out with `reclaimed: true`: the
- * dead worker may have sent it before dying, so it is *uncertain*, not fresh
- * work. The caller decides (politely records it as uncertain and resends only
- * when asked); the queue never silently processes it again.
- *
- * Three small tools make that decision precise and keep live work safe:
- *
- * - {@linkcode RedisWorkQueue.markStarted}: a worker notes, before the work
- *   can have an effect, that it has begun (`KEY:started`, field = entry id,
- *   value = consumer). A reclaimed entry carries `startedBy`: when it is
- *   absent, the dead worker never began, and the entry is fresh work after all.
- * - {@linkcode RedisWorkQueue.touch}: a live worker resets the idle time of
- *   what it holds, so that a slow entry (a long limiter wait, retries) is
- *   never taken over while its worker lives.
- * - {@linkcode RedisWorkQueue.release}: a worker that stops hands back entries
- *   it never began; the next claim by any worker gets them as fresh work.
- *
- * A consumer that restarts under the same name first gets back the entries it
- * held before (its history, `XREADGROUP … 0`), flagged `reclaimed: true`.
+ * Design notes: `docs/design.md` (work_queue.ts).
  *
  * @module
  */

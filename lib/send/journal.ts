@@ -2,26 +2,7 @@
  * The journal: a bulk send's durable memory, so that a crash (even `kill -9`) or a
  * rerun never loses track of a message and never sends one twice unless asked.
  *
- * It is an append-only JSON Lines file. The first line is a header naming the sender and
- * a hash of the message text, so a journal written for another message is refused rather
- * than silently mixed in. Then, per attempt, a `sending` record that is on disk
- * (written and `fdatasync`ed) **before** the request leaves, and one outcome:
- *
- * ```text
- * {"type":"header","version":1,"from":"Acme","textHash":"sha256:…","createdAt":"…"}
- * {"type":"sending","to":"14155550100","attempt":1,"at":"…"}
- * {"type":"accepted","to":"14155550100","messageUuid":"…","at":"…"}
- * {"type":"released","to":"14155550101","reason":"429 Too Many Requests","at":"…"}
- * ```
- *
- * Records share one write and one fsync per batch (group commit): every record that
- * arrives while a batch is being made durable joins the next batch, so hundreds of sends
- * a second cost a few fsyncs a second, and a lone send waits for just one.
- *
- * Opening an existing journal replays it into {@linkcode Journal.previous}: per number,
- * the last decided state. A `sending` with no outcome after it becomes `uncertain` (the
- * request may have been accepted before the crash). A torn last line (a crash
- * mid-write) is dropped and counted; damage anywhere else is an error.
+ * Design notes: `docs/design.md` (journal.ts).
  *
  * @module
  */

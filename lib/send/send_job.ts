@@ -2,28 +2,7 @@
  * The bulk send: one SMS per recipient, paced by a limiter, retried by policy,
  * every outcome journaled.
  *
- * Each message follows the server-answer table in DESIGN.md:
- *
- * | answer | what the job does |
- * |---|---|
- * | accepted | record it; done |
- * | throttled (429) | pause the shared limiter (the server's hint, else this message's backoff, at least one token interval), ease the rate a little, retry |
- * | unavailable (503), not-sent | retry with backoff or the server's hint |
- * | auth (401 after a fresh token, 403) | stop the whole run; unsent recipients stay pending |
- * | payment (402) | stop the whole run |
- * | unexpected (a redirect, 404, 405 …: not the Messages API) | stop the whole run |
- * | rejected (400, 413, 422 …) | record it failed; continue |
- * | uncertain (500, timeout …) | record it uncertain, or retry with `retryUncertain` |
- *
- * Every attempt, first or retry, takes a token from the one limiter, and a
- * `sending` record is durable before the request leaves. Retries happen here
- * and only here: the client makes one attempt.
- *
- * A job can also be one worker among several sharing a work queue: the
- * recipients then come from a function given the job's admission signal (so
- * the queue is not read past a stop), `beforeSend` and `onSettled` report
- * each recipient's progress to the queue, and a recipient may carry a `doubt`
- * (another worker may already have sent it).
+ * Design notes: `docs/design.md` (send_job.ts).
  *
  * @module
  */

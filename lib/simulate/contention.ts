@@ -3,23 +3,7 @@
  * Blog), replayed with politely's own {@linkcode retry} and backoff schedules
  * in virtual time.
  *
- * The world: C clients each write one shared row once, under optimistic
- * concurrency. A client reads the row's version, then writes conditionally;
- * the write succeeds only if nobody wrote since that read, otherwise it is a
- * conflict and the client backs off and starts over with a fresh read. Every
- * network leg (read request, read reply, write request, write reply) takes
- * |N(10 ms, 2 ms)|. All clients start together. We count the writes the server
- * receives (the work) and the time until the last client has its success.
- *
- * Schedules (base 5 ms, cap 2000 ms), as in the study's simulator:
- * - `none`: retry at once (only the network delay separates attempts).
- * - `exponential`: `min(cap, base · 2ⁿ)` for retry n = 1, 2 … — the first
- *   retry waits 2 · base = 10 ms. politely counts retries from 0, so the same
- *   schedule is `baseMs: 2 · base`.
- * - `full` / `equal`: that schedule with full or equal jitter.
- * - `decorrelated`: `U(base, 3 · previous)` capped, previous starting at base.
- *   politely clamps the range to the cap before drawing (the study clamped
- *   after), which only matters once delays reach the cap.
+ * Design notes: `docs/design.md` (contention.ts).
  *
  * @module
  */
