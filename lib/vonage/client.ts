@@ -12,8 +12,8 @@
 import { type Clock, realClock } from "../core/clock.ts";
 import { httpUrl } from "../core/parse_url.ts";
 import { failedBeforeSending } from "../core/polite_fetch.ts";
-import { serverDelayMs } from "../core/rate_limit_headers.ts";
-import type { InvalidParameter, SendOutcome, SmsMessage } from "./outcomes.ts";
+import { classifyAnswer } from "./classify_answer.ts";
+import type { SendOutcome, SmsMessage } from "./outcomes.ts";
 import { VonageTokenSource } from "./token_source.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
@@ -149,39 +149,6 @@ export interface VonageClient {
   readonly tokensMinted: number;
 }
 
-interface Problem {
-  title: string;
-  detail: string;
-  invalidParameters: InvalidParameter[];
-}
-
-/** Read an RFC 7807 problem leniently: any field may be missing or mistyped. */
-function parseProblem(status: number, text: string | undefined): Problem {
-  const problem: Problem = { title: `HTTP ${status}`, detail: "", invalidParameters: [] };
-  if (text === undefined || text.trim() === "") return problem;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    problem.detail = text.trim().slice(0, 200);
-    return problem;
-  }
-  if (typeof body !== "object" || body === null) return problem;
-  const record = body as Record<string, unknown>;
-  if (typeof record.title === "string" && record.title !== "") problem.title = record.title;
-  if (typeof record.detail === "string") problem.detail = record.detail;
-  if (Array.isArray(record.invalid_parameters)) {
-    for (const item of record.invalid_parameters) {
-      if (typeof item !== "object" || item === null) continue;
-      const { name, reason } = item as Record<string, unknown>;
-      if (typeof name === "string") {
-        problem.invalidParameters.push({ name, reason: typeof reason === "string" ? reason : "" });
-      }
-    }
-  }
-  return problem;
-}
-
 function messageOf(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
@@ -197,6 +164,104 @@ function isPermissionError(error: unknown): boolean {
 }
 
 type Attempt = { outcome: SendOutcome; unauthorized: boolean };
+
+/** Where and how a client posts: fixed when it is created. */
+interface Endpoint {
+  url: string;
+  fetchFn: typeof globalThis.fetch;
+  clock: Clock;
+}
+
+/**
+ * One POST of one message with one token, within `timeoutMs`: the outcome, and
+ * whether the server said 401 (so the caller may try once with a fresh token).
+ */
+async function postOnce(
+  endpoint: Endpoint,
+  body: string,
+  token: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<Attempt> {
+  const { url, fetchFn, clock } = endpoint;
+  // The timeout runs on the injected clock, so tests can fire it in virtual time.
+  const timeout = new AbortController();
+  const stopTimer = new AbortController();
+  clock.sleep(timeoutMs, stopTimer.signal).then(
+    () => timeout.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+    () => {},
+  );
+  const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+  const inFlightFailure = (error: unknown): Attempt => {
+    if (timeout.signal.aborted) {
+      return {
+        outcome: { kind: "uncertain", reason: `no answer within ${timeoutMs} ms` },
+        unauthorized: false,
+      };
+    }
+    if (signal?.aborted) {
+      return {
+        outcome: { kind: "uncertain", reason: "aborted while the request was in flight" },
+        unauthorized: false,
+      };
+    }
+    if (isPermissionError(error)) throw error;
+    const reason = messageOf(error);
+    return failedBeforeSending(error)
+      ? { outcome: { kind: "not-sent", reason }, unauthorized: false }
+      : { outcome: { kind: "uncertain", reason }, unauthorized: false };
+  };
+  try {
+    let response: Response;
+    try {
+      response = await fetchFn(url, {
+        method: "POST",
+        headers: {
+          "authorization": `Bearer ${token}`,
+          "content-type": "application/json",
+          "accept": "application/json",
+          // Never on a reused connection: when a kept-alive connection closes
+          // with no answer, Deno's fetch silently sends the request again on a
+          // new one, and a second POST here is a second SMS (measured against
+          // the mock's drop front: 53 arrivals for 40 sends without this line).
+          "connection": "close",
+        },
+        body,
+        redirect: "manual",
+        signal: requestSignal,
+      });
+    } catch (error) {
+      return inFlightFailure(error);
+    }
+    const status = response.status;
+    let text: string | undefined;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // A 2xx whose body was cut off may well have been accepted.
+      if (status >= 200 && status < 300) {
+        const why = timeout.signal.aborted
+          ? `no complete answer within ${timeoutMs} ms`
+          : messageOf(error);
+        return {
+          outcome: {
+            kind: "uncertain",
+            status,
+            reason: `answered ${status} but the body was cut off: ${why}`,
+          },
+          unauthorized: false,
+        };
+      }
+      // Otherwise the status alone decides.
+    }
+    return {
+      outcome: classifyAnswer(response, status, text, clock.now()),
+      unauthorized: status === 401,
+    };
+  } finally {
+    stopTimer.abort();
+  }
+}
 
 /**
  * Create a Vonage Messages API client.
@@ -251,144 +316,17 @@ export function createVonageClient(options: VonageClientOptions): VonageClient {
     );
   }
   checkTimeout(defaultTimeoutMs, "Cannot create Vonage client");
-  const endpoint = `${base.origin}${base.pathname.replace(/\/+$/, "")}/v1/messages`;
+  const endpoint: Endpoint = {
+    url: `${base.origin}${base.pathname.replace(/\/+$/, "")}/v1/messages`,
+    fetchFn,
+    clock,
+  };
   const tokens = new VonageTokenSource({
     applicationId,
     privateKey,
     ttlSeconds: tokenTtlSeconds,
     clock,
   });
-
-  async function attempt(
-    body: string,
-    token: string,
-    signal: AbortSignal | undefined,
-    timeoutMs: number,
-  ): Promise<Attempt> {
-    // The timeout runs on the injected clock, so tests can fire it in virtual time.
-    const timeout = new AbortController();
-    const stopTimer = new AbortController();
-    clock.sleep(timeoutMs, stopTimer.signal).then(
-      () => timeout.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
-      () => {},
-    );
-    const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
-    const inFlightFailure = (error: unknown): Attempt => {
-      if (timeout.signal.aborted) {
-        return {
-          outcome: { kind: "uncertain", reason: `no answer within ${timeoutMs} ms` },
-          unauthorized: false,
-        };
-      }
-      if (signal?.aborted) {
-        return {
-          outcome: { kind: "uncertain", reason: "aborted while the request was in flight" },
-          unauthorized: false,
-        };
-      }
-      if (isPermissionError(error)) throw error;
-      const reason = messageOf(error);
-      return failedBeforeSending(error)
-        ? { outcome: { kind: "not-sent", reason }, unauthorized: false }
-        : { outcome: { kind: "uncertain", reason }, unauthorized: false };
-    };
-    try {
-      let response: Response;
-      try {
-        response = await fetchFn(endpoint, {
-          method: "POST",
-          headers: {
-            "authorization": `Bearer ${token}`,
-            "content-type": "application/json",
-            "accept": "application/json",
-            // Never on a reused connection: when a kept-alive connection closes
-            // with no answer, Deno's fetch silently sends the request again on a
-            // new one, and a second POST here is a second SMS (measured against
-            // the mock's drop front: 53 arrivals for 40 sends without this line).
-            "connection": "close",
-          },
-          body,
-          redirect: "manual",
-          signal: requestSignal,
-        });
-      } catch (error) {
-        return inFlightFailure(error);
-      }
-      const status = response.status;
-      let text: string | undefined;
-      try {
-        text = await response.text();
-      } catch (error) {
-        // A 2xx whose body was cut off may well have been accepted.
-        if (status >= 200 && status < 300) {
-          const why = timeout.signal.aborted
-            ? `no complete answer within ${timeoutMs} ms`
-            : messageOf(error);
-          return {
-            outcome: {
-              kind: "uncertain",
-              status,
-              reason: `answered ${status} but the body was cut off: ${why}`,
-            },
-            unauthorized: false,
-          };
-        }
-        // Otherwise the status alone decides.
-      }
-      return { outcome: classify(response, status, text), unauthorized: status === 401 };
-    } finally {
-      stopTimer.abort();
-    }
-  }
-
-  function classify(response: Response, status: number, text: string | undefined): SendOutcome {
-    if (status >= 200 && status < 300) {
-      let uuid: unknown;
-      try {
-        uuid = (JSON.parse(text ?? "") as Record<string, unknown> | null)?.message_uuid;
-      } catch {
-        uuid = undefined;
-      }
-      if (typeof uuid === "string" && uuid !== "") {
-        return { kind: "accepted", status, messageUuid: uuid };
-      }
-      return { kind: "uncertain", status, reason: `answered ${status} without a message_uuid` };
-    }
-    const { title, detail, invalidParameters } = parseProblem(status, text);
-    if (status === 429 || status === 503) {
-      const retryAfterMs = serverDelayMs(response, clock.now());
-      const kind = status === 429 ? "throttled" : "unavailable";
-      return retryAfterMs === undefined
-        ? { kind, status, title, detail }
-        : { kind, status, title, detail, retryAfterMs };
-    }
-    if (status === 401 || status === 403) return { kind: "auth", status, title, detail };
-    if (status === 402) return { kind: "payment", status, title, detail };
-    if (status >= 500) {
-      return {
-        kind: "uncertain",
-        status,
-        reason: `server error ${status}${
-          detail !== "" ? `: ${detail}` : title !== `HTTP ${status}` ? `: ${title}` : ""
-        }`,
-      };
-    }
-    if (status >= 300 && status < 400) {
-      const location = response.headers.get("location");
-      return {
-        kind: "unexpected",
-        status,
-        title: "Unexpected redirect",
-        detail: `the server redirected to ${location ?? "(no location)"}; check the base URL`,
-      };
-    }
-    // Only these say "this message is wrong"; any other answer is about the
-    // endpoint, and would meet every message alike.
-    if (status === 400 || status === 413 || status === 422) {
-      return { kind: "rejected", status, title, detail, invalidParameters };
-    }
-    return { kind: "unexpected", status, title, detail };
-  }
 
   return {
     get tokensMinted(): number {
@@ -410,14 +348,14 @@ export function createVonageClient(options: VonageClientOptions): VonageClient {
 
       let token = await tokens.get();
       signal?.throwIfAborted();
-      const first = await attempt(body, token, signal, timeoutMs);
+      const first = await postOnce(endpoint, body, token, signal, timeoutMs);
       if (!first.unauthorized) return first.outcome;
       // A 401 may mean an expired or clock-skewed token: one fresh token decides.
       tokens.invalidate(token);
       await sendOptions.beforeRetry?.();
       token = await tokens.get();
       signal?.throwIfAborted();
-      return (await attempt(body, token, signal, timeoutMs)).outcome;
+      return (await postOnce(endpoint, body, token, signal, timeoutMs)).outcome;
     },
   };
 }
