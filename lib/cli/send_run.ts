@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { BackoffStrategy, Jitter } from "../core/backoff.ts";
 import { AdaptiveLimiter } from "../core/adaptive_limiter.ts";
 import type { Limiter } from "../core/limiter.ts";
 import { TokenBucket } from "../core/token_bucket.ts";
@@ -21,33 +20,18 @@ import {
 import { createVonageClient } from "../vonage/client.ts";
 import { describeQueueTotals, type QueueTotals, type SharedSend } from "../redis/shared_send.ts";
 import { sendable, type Validation } from "./send_input.ts";
+import type { SendFlags } from "./send_flags.ts";
 import type { SendCommandIo } from "./send_io.ts";
 import { finishJournal } from "./send_setup.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Everything the sending pass needs, set up. */
-export interface SendPlan {
+export interface SendPlan extends Omit<SendFlags, "journal"> {
   journal: Journal;
   /** Set with --redis: this worker's share of a campaign shared through Redis. */
   shared: SharedSend | undefined;
   checked: Validation;
-  ratePerSecond: number;
-  burst: number;
-  concurrency: number;
-  maxTimeMs: number;
-  maxTries: number;
-  strategy: BackoffStrategy;
-  jitter: Jitter;
-  baseUrl: string;
-  applicationId: string;
   privateKey: CryptoKey;
-  from: string;
-  text: string | undefined;
-  adaptive: boolean;
-  retryUncertain: boolean;
-  resendUncertain: boolean;
-  json: boolean;
-  quiet: boolean;
 }
 
 /** Send to every good recipient; resolves to the exit code. */

@@ -23,26 +23,6 @@ import { runWorkerPool } from "./worker_pool.ts";
 
 export { emptySendCounts } from "./settle.ts";
 
-// Re-exported so that this module's documentation is complete on its own.
-export type { BackoffOptions, BackoffStrategy, Jitter } from "../core/backoff.ts";
-export type { Clock } from "../core/clock.ts";
-export type { JournalState } from "./journal.ts";
-export type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
-export type { Recipient } from "./recipients.ts";
-export type {
-  AcceptedOutcome,
-  AuthOutcome,
-  InvalidParameter,
-  NotSentOutcome,
-  PaymentOutcome,
-  RejectedOutcome,
-  SendOutcome,
-  SmsMessage,
-  ThrottledOutcome,
-  UnavailableOutcome,
-  UncertainOutcome,
-} from "../vonage/outcomes.ts";
-
 /** A recipient, as the job takes it: a {@linkcode Recipient}, perhaps in doubt. */
 export interface SendRecipient extends Recipient {
   /**
