@@ -73,7 +73,7 @@ redisTest("connectRedis() rejects at once, naming the URL, when nothing listens"
 });
 
 redisTest(
-  "RedisLimiter: three workers sharing 50/s take 150 tokens, no second over rate + burst, in (150 − 1)/50 s",
+  "RedisLimiter: three workers sharing 50/s reserve 150 slots, no more than rate + burst in any second",
   async () => {
     await using server = await startRedisServer();
     await using admin = await connectRedis(server.url);
@@ -85,30 +85,32 @@ redisTest(
       // Connect first (a reservation each), then start from a full bucket.
       await Promise.all(workers.map((worker) => worker.reserve()));
       await admin.sendCommand(["DEL", "budget"]);
-      const start = performance.now();
-      const grants: number[] = [];
+      // The slot each reservation was given: when its answer was handled plus the wait
+      // Redis computed. (Wake-up times would add timer lateness, not the limiter's doing;
+      // take() sleeping its wait is checked with a FakeClock above and below.)
+      const slots: number[] = [];
       const counts = [0, 0, 0];
       await Promise.all(
         workers.flatMap((worker, index) =>
-          Array.from({ length: 50 }, () =>
-            worker.take().then(() => {
-              grants.push(performance.now() - start);
-              counts[index]!++;
-            }))
+          Array.from({ length: 50 }, async () => {
+            const reservation = await worker.reserve();
+            assert.ok(reservation.granted);
+            slots.push(performance.now() + reservation.delayMs);
+            counts[index]!++;
+          })
         ),
       );
-      const spanMs = Math.max(...grants) - Math.min(...grants);
-      const idealMs = (150 - 1) / 50 * 1000;
       assert.deepEqual(counts, [50, 50, 50]);
-      // Wake-up times: one timer firing a slot (20 ms) late lets the next crowd
-      // into the same window, so allow one slot of timer noise beyond rate + burst.
+      // An answer handled a few ms late shifts its slot by as much: one slot of such noise.
+      assert.ok(busiestSecond(slots) <= 50 + 1 + 1, `busiest second had ${busiestSecond(slots)}`);
+      // (150 − 1)/50 s at the least. At the most: a stalled answer shifts its slot by the
+      // stall (slots are Redis' arithmetic, not chained). How close to ideal a run of
+      // sleeping takes gets: `deno task bench:redis-pacing`.
+      const spanMs = Math.max(...slots) - Math.min(...slots);
+      const idealMs = (150 - 1) / 50 * 1000;
       assert.ok(
-        busiestSecond(grants) <= 50 + 1 + 1,
-        `busiest second had ${busiestSecond(grants)} grants`,
-      );
-      assert.ok(
-        spanMs >= idealMs - 20 && spanMs <= idealMs * 1.03,
-        `150 grants took ${spanMs.toFixed(0)} ms, ideal ${idealMs} ms`,
+        spanMs >= idealMs - 20 && spanMs <= idealMs + 3_000,
+        `150 slots spanned ${spanMs.toFixed(0)} ms, ideal ${idealMs} ms`,
       );
     } finally {
       await Promise.all(workers.map((worker) => worker.close()));
@@ -126,12 +128,17 @@ redisTest("RedisLimiter honours the burst: 5 go at once, the 6th waits one inter
     burst: 5,
     clock,
   });
+  const start = performance.now();
   for (let i = 0; i < 5; i++) await limiter.take();
   assert.deepEqual(clock.sleeps, []);
   const sixth = limiter.take();
   await untilSleeping(clock);
-  // 100 ms after the first grant, less the (real) time the five took.
-  assert.ok(clock.sleeps[0]! > 50 && clock.sleeps[0]! <= 100, `slept ${clock.sleeps[0]} ms`);
+  // 100 ms after the first grant, less the (real) time the five and the sixth's ask took.
+  const tookMs = performance.now() - start;
+  assert.ok(
+    clock.sleeps[0]! >= 100 - tookMs - 1 && clock.sleeps[0]! <= 100,
+    `slept ${clock.sleeps[0]} ms after ${tookMs} ms`,
+  );
   await clock.advance(100);
   await sixth;
   assert.equal(clock.sleeps.length, 1);
@@ -150,19 +157,29 @@ redisTest(
       maxWaitMs: 300,
       clock,
     });
+    const start = performance.now();
     assert.equal((await limiter.reserve()).granted, true);
     const tat = await getString(admin, "budget");
     const refused = await limiter.reserve();
     assert.equal(refused.granted, false);
-    assert.ok(refused.delayMs > 900 && refused.delayMs <= 1000, `would wait ${refused.delayMs} ms`);
+    // 1000 ms after the first, less the (real) time since.
+    const sinceMs = performance.now() - start;
+    assert.ok(
+      refused.delayMs >= 1000 - sinceMs - 1 && refused.delayMs <= 1000,
+      `would wait ${refused.delayMs} ms after ${sinceMs} ms`,
+    );
     assert.equal(await refused.cancel(), false);
     assert.equal(await getString(admin, "budget"), tat);
 
     const controller = new AbortController();
     const taking = limiter.take(1, { signal: controller.signal });
     await untilSleeping(clock);
-    // Sleeps until the wait would fit in maxWaitMs: about 1000 − 300 ms.
-    assert.ok(clock.sleeps[0]! > 500 && clock.sleeps[0]! <= 700, `slept ${clock.sleeps[0]} ms`);
+    // Sleeps until the wait would fit in maxWaitMs: 1000 − 300 ms, less the time since.
+    const waitedMs = performance.now() - start;
+    assert.ok(
+      clock.sleeps[0]! >= 700 - waitedMs - 1 && clock.sleeps[0]! <= 700,
+      `slept ${clock.sleeps[0]} ms after ${waitedMs} ms`,
+    );
     controller.abort(new Error("stop"));
     await assert.rejects(taking, new Error("stop"));
     assert.equal(await getString(admin, "budget"), tat);
@@ -185,10 +202,11 @@ redisTest(
     );
     const sorted = times.sort((x, y) => x - y);
     // The pause, then one token at a time at 10/s (no burst of 3 after it). The lower
-    // bounds are the rule; the upper ones only leave room for a slow CI machine.
-    assert.ok(sorted[0]! >= 295 && sorted[0]! < 1_000, `first grant at ${sorted[0]} ms`);
+    // bounds are the rule; the upper ones only catch a pause that lasts seconds, with
+    // room for a stalled machine (see support/windows.ts).
+    assert.ok(sorted[0]! >= 295 && sorted[0]! < 3_000, `first grant at ${sorted[0]} ms`);
     assert.ok(sorted[1]! >= 395, `second grant at ${sorted[1]} ms`);
-    assert.ok(sorted[2]! >= 495 && sorted[2]! < 1_200, `third grant at ${sorted[2]} ms`);
+    assert.ok(sorted[2]! >= 495 && sorted[2]! < 3_500, `third grant at ${sorted[2]} ms`);
   },
 );
 
@@ -207,7 +225,8 @@ redisTest(
     await b.pause(600); // from ~50 ms to ~650 ms
     const grantedMs = await waiting;
     // Its slot fell inside the pause: it woke, saw the pause and went after it, not into it.
-    assert.ok(grantedMs >= 645 && grantedMs < 1_400, `the waiting take went at ${grantedMs} ms`);
+    // (The upper bound only catches a wait of seconds; room for a stalled machine.)
+    assert.ok(grantedMs >= 645 && grantedMs < 3_500, `the waiting take went at ${grantedMs} ms`);
   },
 );
 
@@ -223,6 +242,7 @@ redisTest(
       ratePerSecond: 1,
       clock,
     });
+    const start = performance.now();
     await limiter.take();
     const tat = await getString(admin, "budget");
     const controller = new AbortController();
@@ -234,7 +254,11 @@ redisTest(
     assert.equal(await getString(admin, "budget"), tat);
 
     const next = await limiter.reserve();
-    assert.ok(next.delayMs > 900 && next.delayMs <= 1000, `next waits ${next.delayMs} ms`);
+    const sinceMs = performance.now() - start;
+    assert.ok(
+      next.delayMs >= 1000 - sinceMs - 1 && next.delayMs <= 1000,
+      `next waits ${next.delayMs} ms after ${sinceMs} ms`,
+    );
     assert.equal(await next.cancel(), true);
   },
 );
@@ -259,6 +283,7 @@ redisTest(
     await using server = await startRedisServer();
     await using admin = await connectRedis(server.url);
     // Redis' clock itself is ~2^50.7 µs since 1970; put the TAT an hour ahead, odd digits.
+    const start = performance.now();
     const tat = (await redisNowUs(admin)) + 3_600_000_000n + 123_457n;
     assert.ok(tat > 2n ** 50n);
     await admin.sendCommand(["SET", "budget", String(tat)]);
@@ -273,7 +298,12 @@ redisTest(
     assert.equal(await getString(admin, "budget"), String(tat + 142_858n));
     const ttlMs = await admin.sendCommand(["PTTL", "budget"]) as number;
     assert.ok(ttlMs > 3_600_000 && ttlMs < 3_602_000, `TTL ${ttlMs} ms`);
-    assert.ok(Math.abs(reservation.delayMs - 3_600_123.457) < 100, `delay ${reservation.delayMs}`);
+    // The TAT less Redis' clock at the reservation: the time since TIME was read.
+    const sinceMs = performance.now() - start;
+    assert.ok(
+      reservation.delayMs >= 3_600_123.457 - sinceMs - 1 && reservation.delayMs <= 3_600_124,
+      `delay ${reservation.delayMs} after ${sinceMs} ms`,
+    );
     assert.equal(await reservation.cancel(), true);
     assert.equal(await getString(admin, "budget"), String(tat));
 
@@ -288,10 +318,11 @@ redisTest("RedisLimiter falls back to EVAL when Redis has forgotten the script",
   await using server = await startRedisServer();
   await using admin = await connectRedis(server.url);
   await using limiter = new RedisLimiter({ redis: admin, key: "budget", ratePerSecond: 1 });
+  const start = performance.now();
   assert.equal((await limiter.reserve()).delayMs, 0);
   await admin.sendCommand(["SCRIPT", "FLUSH"]);
   const second = await limiter.reserve();
-  assert.ok(second.granted && second.delayMs > 900);
+  assert.ok(second.granted && second.delayMs >= 1000 - (performance.now() - start) - 1);
 });
 
 redisTest("RedisLimiter: two OS processes sharing 100/s never exceed it together", async () => {

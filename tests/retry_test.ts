@@ -346,7 +346,8 @@ Deno.test("retry() with realClock: aborting a 60 s sleep ends at once with no ti
   await new Promise((resolve) => setTimeout(resolve, 5));
   controller.abort(new Error("shutting down"));
   await assert.rejects(run, /shutting down/);
-  assert.ok(performance.now() - started < 1_000);
+  // Far from the 60 s sleep; seconds of room for a stalled machine.
+  assert.ok(performance.now() - started < 5_000);
   // The sanitizers fail this test if the 60 s timer were still pending.
 });
 

@@ -21,12 +21,27 @@ import {
   TEST_CREDENTIALS,
   writeList,
 } from "./support/send_cli.ts";
+import { HeldAnswers } from "./support/held_answers.ts";
+import { busiestSeconds, realTimeLimit } from "./support/windows.ts";
 
 function assertEachAcceptedOnce(server: MockVonageServer, list: string[]): void {
   const counts = acceptedCounts(server);
   const wrong = list.filter((to) => counts.get(to) !== 1);
   assert.deepEqual(wrong, [], "numbers not accepted exactly once by the mock");
   assert.equal(server.messages().length, list.length, "the mock accepted nothing else");
+}
+
+/**
+ * At most the rate (plus the burst of 1) in any 2 consecutive seconds of the mock's
+ * clock, with room for a stalled sender (see {@linkcode realTimeLimit}).
+ */
+function assertNeverFaster(
+  perSecond: readonly { second: number; arrivals: number }[],
+  ratePerSecond: number,
+): void {
+  const busiest = busiestSeconds(perSecond, 2);
+  const limit = realTimeLimit(ratePerSecond, 1, 2_000);
+  assert.ok(busiest <= limit, `${busiest} requests in 2 s, at most ${limit} allowed`);
 }
 
 type RecordType = "header" | "sending" | "accepted" | "failed" | "uncertain" | "released";
@@ -76,7 +91,12 @@ function unfinishedSends(lines: JournalLine[]): Set<string> {
   return open;
 }
 
-Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100 in (100 - 1)/20 s with no 429", async () => {
+// Exact here: each number accepted once, every request and 429 accounted for on both
+// sides, and no more than the rate allows in any window (with room for a stalled process,
+// see tests/support/windows.ts). How close to the ideal time and how few 429s a run gets
+// are measured, not asserted: `deno task bench:pacing` (add `--burst 1` for a strict limit).
+
+Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100, each once, never faster than 20/s", async () => {
   await using dir = await tempDir();
   await using server = await serveTestMock({ ratePerSecond: 20, burst: 2 });
   const list = numbers(100);
@@ -88,25 +108,28 @@ Deno.test("send --rate 20 against a 20/s burst 2 limit sends 100 in (100 - 1)/20
   const summary = run.summary!;
   assert.equal(summary.total, 100);
   assert.equal(summary.accepted, 100);
-  assert.equal(summary.throttled, 0);
-  assert.equal(summary.attempts, 100);
+  assert.equal(summary.attempts, 100 + summary.throttled);
+  const stats = server.stats();
+  assert.equal(stats.arrivals, summary.attempts);
+  assert.equal(stats.accepted, 100);
+  assert.equal(stats.throttled, summary.throttled);
+  assert.deepEqual(stats.byStatus, {
+    "202": 100,
+    ...(summary.throttled ? { "429": summary.throttled } : {}),
+  });
+  assertNeverFaster(stats.perSecond, 20);
+  assertEachAcceptedOnce(server, list);
+  // 99 intervals at 20/s at the least (--burst 1). At the most: eased to its floor of 16/s
+  // (only after 429s), plus a stall; a sender stuck at a wrong rate (1/s) would take 99 s.
   const idealMs = (100 - 1) / 20 * 1000;
   assert.ok(
-    Math.abs(summary.elapsedMs - idealMs) <= 0.05 * idealMs,
+    summary.elapsedMs >= idealMs - 5 && summary.elapsedMs < (99 / 16) * 1000 + 3_000,
     `elapsed ${summary.elapsedMs} ms, ideal ${idealMs} ms`,
   );
-  const stats = server.stats();
-  assert.equal(stats.arrivals, 100);
-  assert.equal(stats.accepted, 100);
-  assert.equal(stats.throttled, 0);
-  assert.deepEqual(stats.byStatus, { "202": 100 });
-  // Never faster than allowed, seen from the server: at most R + B arrivals in any second.
-  for (const second of stats.perSecond) assert.ok(second.arrivals <= 22, JSON.stringify(second));
-  assertEachAcceptedOnce(server, list);
   assert.equal(summary.journal, `${dir.path}/recipients.txt.journal.jsonl`);
 });
 
-Deno.test("send --rate 20 against a strict 20/s burst 1 limit eases off: under 10% 429s, none sent twice", async () => {
+Deno.test("send --rate 20 against a strict 20/s burst 1 limit retries every 429 and sends each number once", async () => {
   await using dir = await tempDir();
   await using server = await serveTestMock({ ratePerSecond: 20, burst: 1 });
   const list = numbers(100);
@@ -117,14 +140,14 @@ Deno.test("send --rate 20 against a strict 20/s burst 1 limit eases off: under 1
   assert.equal(run.code, 0, run.stderr);
   const summary = run.summary!;
   assert.equal(summary.accepted, 100);
+  assert.equal(summary.uncertain + summary.failed + summary.pending, 0);
   assert.equal(summary.attempts, 100 + summary.throttled);
-  assert.ok(summary.throttled < 10, `${summary.throttled} 429s for 100 messages`);
   const stats = server.stats();
   assert.equal(stats.throttled, summary.throttled);
   assert.equal(stats.arrivals, summary.attempts);
+  assertNeverFaster(stats.perSecond, 20);
   assertEachAcceptedOnce(server, list);
-  // Easing never goes below 80% of the rate: 99 intervals at 16/s at worst, plus retries.
-  assert.ok(summary.elapsedMs < (99 / 16) * 1000 + 1500, `elapsed ${summary.elapsedMs} ms`);
+  assert.ok(summary.elapsedMs >= (100 - 1) / 20 * 1000 - 5, `elapsed ${summary.elapsedMs} ms`);
 });
 
 Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each number once", async () => {
@@ -323,49 +346,67 @@ Deno.test("send with the wrong private key stops at once: exit 2, at most 2 requ
   assert.ok([...states.values()].every((state) => state.state === "pending"));
 });
 
-Deno.test("send interrupted with SIGINT exits 130 with a consistent journal; the rerun finishes", async () => {
+Deno.test("send interrupted with SIGINT lets answers in flight finish, records those cut off at the grace period uncertain (exit 130); the rerun skips them", async () => {
   await using dir = await tempDir();
-  await using server = await serveTestMock({ ratePerSecond: 50, burst: 2, latencyMs: 100 });
+  // The mock answers the first 19 requests after 100 ms and keeps every later answer until
+  // released: at the signal some requests are surely in flight, and are still when the
+  // sender's 10 s grace period runs out and cuts them off.
+  const answers = new HeldAnswers(20);
+  await using server = await serveTestMock({
+    ratePerSecond: 0,
+    latencyMs: 100,
+    clock: answers.clock,
+  });
+  using _held = answers; // released before the mock shuts down, which waits for them
   const list = numbers(100);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
 
-  const { run: stopped } = await signalAfterAccepted(
-    server,
+  const { child, output } = await spawnUntil(
     sendToMock(file, server.url, ["--rate", "50"]),
-    "SIGINT",
-    30,
+    () => answers.held >= 3,
+    "had 3 requests in flight",
   );
+  child.kill("SIGINT");
+  const stopped = finishSend(await output);
+  const cutOff = answers.held;
+  answers.release();
 
   assert.equal(stopped.code, 130, stopped.stderr);
   const summary = stopped.summary!;
   assert.equal(summary.stoppedBy, "interrupt");
   assert.ok(summary.pending > 0, "some recipients were never tried");
   assert.equal(summary.accepted + summary.pending + summary.uncertain, 100);
-  // Requests in flight were let finish, so the mock and the summary agree.
-  assert.equal(server.stats().accepted, summary.accepted);
+  // Answered in time, so accepted; cut off with no answer, so uncertain: the mock took
+  // every request it saw (it accepts on arrival), and the sender may not assume otherwise.
+  assert.equal(summary.accepted, 19);
+  assert.equal(summary.uncertain, cutOff);
+  assert.equal(server.stats().accepted, 19 + cutOff);
   const { lines, torn } = await readJournalLines(journalPath);
   assert.equal(torn, 0);
-  const open = unfinishedSends(lines);
+  assert.deepEqual([...unfinishedSends(lines)], [], "every request sent has an outcome");
   const states = await replayJournal(journalPath);
-  for (const to of open) assert.equal(states.get(to)?.state, "uncertain", to);
-  assert.equal(open.size, summary.uncertain);
+  const uncertain = new Set(
+    [...states].filter(([, s]) => s.state === "uncertain").map(([to]) => to),
+  );
+  assert.equal(uncertain.size, cutOff);
+  const mockCounts = acceptedCounts(server);
+  for (const to of mockCounts.keys()) {
+    const state = states.get(to)?.state;
+    assert.ok(state === "accepted" || uncertain.has(to), `${to} sent, yet ${state}`);
+  }
+  for (const to of uncertain) assert.equal(mockCounts.get(to), 1, `${to} uncertain, never sent`);
 
   const rerun = await runSend(file, server.url, ["--rate", "50"]);
 
-  // In-flight requests were let finish, so usually nothing is left in doubt; if
-  // something is, the rerun skips it and says so with exit 1.
-  assert.equal(rerun.code, open.size > 0 ? 1 : 0, rerun.stderr);
-  assert.equal(rerun.summary!.previous?.uncertain, open.size);
-  assert.equal(rerun.summary!.skipped, summary.accepted + open.size);
-  assert.equal(rerun.summary!.accepted, 100 - summary.accepted - open.size);
+  // The numbers in doubt are skipped and keep the exit code at 1.
+  assert.equal(rerun.code, 1, rerun.stderr);
+  assert.equal(rerun.summary!.previous?.uncertain, cutOff);
+  assert.equal(rerun.summary!.skipped, 19 + cutOff);
+  assert.equal(rerun.summary!.accepted, 100 - 19 - cutOff);
+  assert.match(rerun.stderr, /uncertain/);
   const counts = acceptedCounts(server);
-  for (const to of list) {
-    if (open.has(to)) assert.ok((counts.get(to) ?? 0) <= 1, to);
-    else assert.equal(counts.get(to), 1, to);
-  }
-  const finished = unfinishedSends((await readJournalLines(journalPath)).lines);
-  assert.deepEqual([...finished].sort(), [...open].sort());
+  for (const to of list) assert.equal(counts.get(to), 1, to);
 });
 
 Deno.test("send - reads recipients from standard input and journals them in --journal FILE", async () => {
@@ -397,16 +438,23 @@ Deno.test("send - reads recipients from standard input and journals them in --jo
 
 Deno.test("a second SIGINT exits at once; the journal holds the in-flight sends as uncertain", async () => {
   await using dir = await tempDir();
-  // Slow answers: the first Ctrl-C would wait up to 10 s for them; the second does not.
-  await using server = await serveTestMock({ ratePerSecond: 0, latencyMs: 3_000 });
+  // After the first (which goes alone) no answer comes until released: the first Ctrl-C
+  // alone would wait out its 10 s grace period for them; the second must not.
+  const answers = new HeldAnswers(2);
+  await using server = await serveTestMock({
+    ratePerSecond: 0,
+    latencyMs: 1,
+    clock: answers.clock,
+  });
+  using _held = answers; // released before the mock shuts down, which waits for them
   const list = numbers(40);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const journalPath = `${dir.path}/recipients.txt.journal.jsonl`;
 
   const { child, output } = await spawnUntil(
     sendToMock(file, server.url, ["--rate", "20"]),
-    () => server.stats().arrivals >= 5,
-    "sent 5 requests",
+    () => answers.held >= 5,
+    "had 5 requests in flight",
   );
   const startMs = Date.now();
   child.kill("SIGINT");
@@ -414,27 +462,31 @@ Deno.test("a second SIGINT exits at once; the journal holds the in-flight sends 
   child.kill("SIGINT");
   const stopped = finishSend(await output);
   const tookMs = Date.now() - startMs;
+  const inFlight = answers.held;
+  answers.release();
 
   assert.equal(stopped.code, 130, stopped.stderr);
-  assert.ok(tookMs < 2_500, `the second Ctrl-C took ${tookMs} ms to exit`);
-  const { torn } = await readJournalLines(journalPath);
+  // Well under the 10 s the first Ctrl-C would wait; the rest is room for a loaded machine.
+  assert.ok(tookMs < 7_000, `the second Ctrl-C took ${tookMs} ms to exit`);
+  const { lines, torn } = await readJournalLines(journalPath);
   assert.ok(torn <= 1);
-  const open = unfinishedSends((await readJournalLines(journalPath)).lines);
-  assert.ok(open.size >= 4, `${open.size} sends in flight at the exit`);
+  // Every request that left after the first is in flight (no answer came): all are open.
+  const open = unfinishedSends(lines);
+  assert.equal(open.size, inFlight, `${open.size} open sends, ${inFlight} in flight`);
   const states = await replayJournal(journalPath);
   for (const to of open) assert.equal(states.get(to)?.state, "uncertain", to);
 
-  // Let the mock finish what it received, then resume without the doubtful ones.
-  await new Promise((resolve) => setTimeout(resolve, 3_200));
+  // Resume without the doubtful ones.
   await using fast = await serveTestMock({ ratePerSecond: 0 });
   const rerun = await runSend(file, fast.url, ["--rate", "200"]);
   assert.equal(rerun.code, 1, "the numbers left uncertain keep the exit code at 1");
   assert.equal(rerun.summary!.previous?.uncertain, open.size);
-  const acceptedBefore = rerun.summary!.previous?.accepted ?? 0;
-  assert.equal(rerun.summary!.accepted, list.length - open.size - acceptedBefore);
+  assert.equal(rerun.summary!.previous?.accepted, 1);
+  assert.equal(rerun.summary!.accepted, list.length - open.size - 1);
   const sentBefore = new Set(server.messages().map((m) => m.to));
+  assert.deepEqual([...sentBefore].sort(), [list[0]!, ...open].sort());
   for (const to of fast.messages().map((m) => m.to)) {
-    assert.ok(!open.has(to) && !sentBefore.has(to), `${to} sent again`);
+    assert.ok(!open.has(to), `${to} sent again`);
   }
 });
 

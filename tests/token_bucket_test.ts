@@ -296,7 +296,8 @@ Deno.test("TokenBucket.take() aborted with the real clock rejects at once and le
   const waiting = bucket.take(1, { signal: controller.signal }); // 10 s away
   setTimeout(() => controller.abort(new Error("user cancelled")), 5);
   await assert.rejects(waiting, /user cancelled/);
-  assert.ok(performance.now() - started < 1_000);
+  // Far from the 10 s wait; seconds of room for a stalled machine.
+  assert.ok(performance.now() - started < 5_000);
   assert.ok(bucket.tokens() > -0.01, `the token went back: ${bucket.tokens()}`);
 });
 
