@@ -20,7 +20,7 @@
 import { parseArgs } from "node:util";
 import { connectRedis } from "../lib/redis/connect.ts";
 import { RedisLimiter } from "../lib/redis/mod.ts";
-import { redisInstalled, startRedisServer } from "../tests/redis_server.ts";
+import { redisInstalled, startRedisServer } from "../tests/support/redis_server.ts";
 import { numbers, runSend, serveTestMock, tempDir, writeList } from "../tests/support/send_cli.ts";
 import { busiestSecond } from "../tests/support/windows.ts";
 

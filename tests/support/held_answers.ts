@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Clock, realClock } from "../../lib/clock.ts";
+import { type Clock, realClock } from "../../lib/core/clock.ts";
 
 /** The mock's clock, and the answers it holds. `using` releases them. */
 export class HeldAnswers implements Disposable {
