@@ -296,3 +296,33 @@ Deno.test("receipts: a client_ref finds its campaign and recipient, even one the
   assert.deepEqual(report.notAccepted, { failed: 0, uncertain: 0, pending: 0 });
   assert.deepEqual(report.prices, { EUR: "0.05" });
 });
+
+Deno.test("receipts: a body over the limit is refused (413) without being read whole, chunked or not", async () => {
+  await using dir = await tempDir();
+  const journal = `${dir.path}/a.csv.journal.jsonl`;
+  await writeJournal(journal, {});
+  const receipts = await createReceiptsApp({
+    journals: [journal],
+    signatureSecret: SECRET,
+    maxBodyBytes: 1024,
+  });
+  try {
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(512));
+      },
+    });
+    const response = await receipts.app.request("/webhooks/status", {
+      method: "POST",
+      body: endless,
+    });
+    assert.equal(response.status, 413);
+    await response.body?.cancel();
+    assert.ok(pulled < 10, `${pulled} chunks pulled`);
+    assert.equal(receipts.stats().invalid, 1);
+  } finally {
+    await receipts.close();
+  }
+});

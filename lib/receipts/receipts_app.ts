@@ -22,6 +22,7 @@ import { Hono } from "../deps/hono.ts";
 import { verifyWebhookSignature } from "../vonage/webhook_signature.ts";
 import { JournalReader } from "./journal_reader.ts";
 import { receiptKey, ReceiptsFile } from "./receipts_file.ts";
+import { SeenTokens } from "./seen_tokens.ts";
 import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
 
 /**
@@ -196,19 +197,10 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
     throw error;
   }
 
-  // A jti is remembered as long as its token could pass the age check: a replay inside
-  // that window is refused here, one after it by the age check itself.
-  const seenTokens = new Map<string, number>();
+  const seenTokens = new SeenTokens({ maxAgeMs, clock });
   for (const file of [...campaigns.map((campaign) => campaign.file), unmatched]) {
-    for (const [jti, issuedAtMs] of file?.tokens ?? []) seenTokens.set(jti, issuedAtMs);
+    seenTokens.remember(file?.tokens ?? []);
   }
-  const forgetOldTokens = (): void => {
-    const horizon = clock.now() - maxAgeMs - 60_000;
-    for (const [jti, issuedAtMs] of seenTokens) {
-      if (issuedAtMs < horizon) seenTokens.delete(jti);
-    }
-  };
-  let sinceForget = 0;
 
   const stats: ReceiptsStats = {
     recorded: 0,
@@ -258,13 +250,8 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
       { clock, maxAgeMs },
     );
     if (!verdict.ok) return refuse(verdict.reason);
-    if (seenTokens.has(verdict.jti)) {
+    if (!seenTokens.claim(verdict.jti, verdict.issuedAtMs)) {
       return refuse(`the token ${verdict.jti} was used before: a replay`);
-    }
-    seenTokens.set(verdict.jti, verdict.issuedAtMs);
-    if (++sinceForget >= 1024) {
-      sinceForget = 0;
-      forgetOldTokens();
     }
     let body: unknown;
     try {
@@ -291,7 +278,7 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
       return json(200, { status: outcome });
     } catch (error: unknown) {
       // Not on disk: let the sender retry, and let the token be used for that retry.
-      seenTokens.delete(verdict.jti);
+      seenTokens.release(verdict.jti);
       stats.failed++;
       const why = error instanceof Error ? error.message : String(error);
       onProblem(`could not record a receipt (503, Vonage will retry): ${why}`);
@@ -312,12 +299,26 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
   };
 }
 
-/** The body, or `undefined` once it is known to be larger than `maxBytes`. */
+/** The body, or `undefined` as soon as it is known to be larger than `maxBytes`. */
 async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
   if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
     await request.body?.cancel();
     return undefined;
   }
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  return bytes.length > maxBytes ? undefined : bytes;
+  if (request.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  // A chunked body has no length up front: stop reading once it passes the limit.
+  for await (const chunk of request.body) {
+    total += chunk.length;
+    if (total > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
 }
