@@ -166,3 +166,48 @@ Deno.test("receipts end to end: 300 messages, 5% undeliverable, the receipts ser
   const accepted = new Set(mock.messages().map((m) => m.message_uuid));
   assert.ok(stored.every((s) => accepted.has(s.receipt.messageUuid)));
 });
+
+Deno.test("receipts end to end: a message whose 202 was lost (uncertain in the journal) still gets its receipt, kept and reported, never dropped", async () => {
+  await using dir = await tempDir();
+  const input = await writeList(`${dir.path}/people.txt`, numbers(60));
+  const journal = `${input}.journal.jsonl`;
+  const port = freePort();
+  const receipts = await startReceipts(journal, port);
+  await using mock = await serveTestMock({
+    ratePerSecond: 0,
+    dropRate: 0.1, // accepted, then the connection closes: send cannot know
+    statusWebhooks: {
+      signatureSecret: SECRET,
+      url: `http://127.0.0.1:${port}/webhooks/status`,
+      delayMs: 50,
+      seed: 9,
+    },
+  });
+  const sent = await sendToMock(input, mock.url, ["--rate", "200"]).output();
+  assert.equal(sent.code, 1, "uncertain messages make the exit status 1");
+  await mock.webhooksIdle();
+  const dropped = mock.messages().filter((m) => !m.answered);
+  assert.ok(dropped.length > 0, "the seed drops some answers");
+
+  const reported = await mainCommand(["report", journal, "--json"]).output();
+  const report = JSON.parse(new TextDecoder().decode(reported.stdout)) as DeliveryReport;
+  receipts.child.kill("SIGTERM");
+  await receipts.output;
+
+  assert.equal(report.receipts, 120, "two receipts for each of the 60 accepted messages");
+  if (mock.messages().some((m) => m.client_ref?.startsWith("pl1-"))) {
+    // send sets politely's client_ref: the receipts prove the uncertain ones were accepted.
+    assert.equal(report.accepted, 60);
+    assert.equal(report.acceptedPerReceipt, dropped.length);
+    assert.equal(report.unknownMessages, 0);
+  } else {
+    // Without it, the journal never learnt their ids: kept, counted apart.
+    assert.equal(report.accepted, 60 - dropped.length);
+    assert.equal(report.notAccepted.uncertain, dropped.length);
+    assert.equal(report.unknownMessages, dropped.length);
+  }
+  const stored = await readReceipts(`${journal}.receipts.jsonl`);
+  for (const message of dropped) {
+    assert.ok(stored.some((s) => s.receipt.messageUuid === message.message_uuid));
+  }
+});
