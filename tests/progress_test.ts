@@ -276,6 +276,8 @@ const summary: SendSummary = {
   throttled: 12,
   elapsedMs: 9_960_000,
   ratePerSecond: 1,
+  requestRatePerSecond: (9_952 - 1) / 9_960,
+  achievedRatePerSecond: (9_890 - 1) / 9_960,
 };
 
 Deno.test("formatSummary() reports every outcome, failures by reason, 429s and the rate", () => {
@@ -293,7 +295,7 @@ Deno.test("formatSummary() reports every outcome, failures by reason, 429s and t
       "  invalid         3  input lines skipped",
       "  duplicates      2  listed more than once, sent once",
       "  attempts    9,952  12 answered 429 Too Many Requests",
-      "  rate         1.00 requests/s achieved, 1/s configured",
+      "  rate         1.00 requests/s achieved (0.99 accepted/s), 1/s configured",
     ].join("\n"),
   );
 });
@@ -311,9 +313,10 @@ Deno.test("formatSummary() leads with the stop reason and leaves out empty rows"
     duplicates: 0,
     attempts: 2,
     throttled: 0,
-    elapsedMs: 1_500,
+    elapsedMs: 2_100,
     ratePerSecond: 0.5,
-    achievedRatePerSecond: 0.5,
+    requestRatePerSecond: 1 / 2.1,
+    achievedRatePerSecond: 1 / 2.1,
     stopReason: "401 Unauthorized: check VONAGE_APPLICATION_ID and the private key",
   });
   assert.equal(
@@ -325,9 +328,35 @@ Deno.test("formatSummary() leads with the stop reason and leaves out empty rows"
       "  uncertain  0",
       "  pending    3  not sent because the run stopped",
       "  attempts   2  no 429 Too Many Requests",
-      "  rate       1.33 requests/s achieved (0.50 accepted/s), 0.50/s configured",
+      "  rate       0.48 requests/s achieved (0.48 accepted/s), 0.50/s configured",
     ].join("\n"),
   );
+});
+
+Deno.test("formatSummary() shows no rate for a run too short to measure one", () => {
+  // One message answered in 11 ms: 1/0.011 s would have read "90.9 requests/s".
+  const text = formatSummary({
+    total: 1,
+    accepted: 1,
+    failed: 0,
+    failedByReason: {},
+    uncertain: 0,
+    skipped: 0,
+    pending: 0,
+    invalid: 0,
+    duplicates: 0,
+    attempts: 1,
+    throttled: 0,
+    elapsedMs: 11,
+    ratePerSecond: 1,
+    requestRatePerSecond: undefined,
+    achievedRatePerSecond: undefined,
+  });
+  assert.equal(
+    text.split("\n").at(-1),
+    "  rate       1/s configured (too few requests to measure the rate achieved)",
+  );
+  assert.ok(!text.includes("accepted/s"), text);
 });
 
 Deno.test("formatSummary() colours non-zero counts only when asked", () => {

@@ -312,7 +312,8 @@ Deno.test("runSendJob() paces 100 sends at exactly 50 ms through a 20/s bucket",
   assert.equal(result.attempts, 100);
   assert.equal(result.throttled, 0);
   assert.equal(result.elapsedMs, 4950);
-  assert.ok(Math.abs(result.achievedRatePerSecond - 20) < 1e-9, `${result.achievedRatePerSecond}`);
+  assert.ok(Math.abs(result.achievedRatePerSecond! - 20) < 1e-9, `${result.achievedRatePerSecond}`);
+  assert.ok(Math.abs(result.requestRatePerSecond! - 20) < 1e-9, `${result.requestRatePerSecond}`);
   assert.equal(result.pending, 0);
   assert.equal(result.stoppedBy, undefined);
   assertBalanced(result);
@@ -321,6 +322,54 @@ Deno.test("runSendJob() paces 100 sends at exactly 50 ms through a 20/s bucket",
     assert.deepEqual(log.of(to, "accepted").map((e) => e.detail), [`uuid-${to}-1`]);
   }
   assert.ok(api.messages.every((m) => m.from === "Acme" && m.text === "Hello"));
+});
+
+Deno.test("runSendJob() measures no rate for a run within its burst, and never more than the configured rate", async () => {
+  // One message answered in 11 ms: counting it over its latency would say 90.9/s.
+  for (const burst of [1, 3]) {
+    const clock = new FakeClock();
+    const api = new FakeApi(new Log(clock), undefined, 11);
+    const limiter = new TokenBucket({ ratePerSecond: 5, burst, clock });
+    const result = await run(clock, recipients(burst), api, { limiter, ratePerSecond: 5, burst });
+    assert.equal(result.accepted, burst);
+    // The first goes alone (a credentials check); the rest of the burst after its answer.
+    assert.equal(result.elapsedMs, burst === 1 ? 11 : 22);
+    assert.equal(result.requestRatePerSecond, undefined, `burst ${burst}`);
+    assert.equal(result.achievedRatePerSecond, undefined, `burst ${burst}`);
+  }
+  // Short runs just past the burst, with throttled tries among them: a burst of 3 at
+  // 5/s sends 3 at once and then one every 200 ms.
+  for (const n of [2, 4, 5, 9]) {
+    for (const burst of [1, 3]) {
+      const clock = new FakeClock();
+      const api = new FakeApi(
+        new Log(clock),
+        (to, attempt) => to.endsWith("1") && attempt === 1 ? throttled() : accepted(to, attempt),
+        11,
+      );
+      const limiter = new TokenBucket({ ratePerSecond: 5, burst, clock });
+      const result = await run(clock, recipients(n), api, {
+        limiter,
+        ratePerSecond: 5,
+        burst,
+        easeOnThrottle: 0,
+      });
+      const what = `${n} recipients, burst ${burst}: ${JSON.stringify(result)}`;
+      assert.equal(result.accepted, n, what);
+      if (result.attempts > burst) {
+        assert.ok(result.requestRatePerSecond! <= 5, what);
+        assert.ok(result.requestRatePerSecond! > 0, what);
+      } else {
+        assert.equal(result.requestRatePerSecond, undefined, what);
+      }
+      if (n > burst) {
+        assert.ok(result.achievedRatePerSecond! <= result.requestRatePerSecond!, what);
+        assert.ok(result.achievedRatePerSecond! > 0, what);
+      } else {
+        assert.equal(result.achievedRatePerSecond, undefined, what);
+      }
+    }
+  }
 });
 
 Deno.test("runSendJob() keeps at most `concurrency` requests in flight", async () => {
@@ -421,8 +470,14 @@ Deno.test("runSendJob() records a 422 as failed with the invalid parameter and c
   assert.equal(result.stoppedBy, undefined);
   assertBalanced(result);
   // The last progress report holds the final counts.
-  const { failedByReason: _, pending: __, elapsedMs: ___, achievedRatePerSecond: ____, ...final } =
-    result;
+  const {
+    failedByReason: _,
+    pending: __,
+    elapsedMs: ___,
+    requestRatePerSecond: ____,
+    achievedRatePerSecond: _____,
+    ...final
+  } = result;
   assert.deepEqual(seen.at(-1), final);
 });
 
@@ -967,7 +1022,8 @@ Deno.test("runSendJob() with a signal aborted before the start sends nothing", a
   assert.equal(log.events.length, 0);
   assert.deepEqual([result.stoppedBy, result.pending, result.total], ["interrupt", 5, 5]);
   assert.equal(result.elapsedMs, 0);
-  assert.equal(result.achievedRatePerSecond, 0);
+  assert.equal(result.requestRatePerSecond, undefined);
+  assert.equal(result.achievedRatePerSecond, undefined);
 });
 
 Deno.test("runSendJob() does not send once stopped while the sending record was being written", async () => {

@@ -148,7 +148,7 @@ function table(runs: DemoRun[], ratePerSecond: number): string {
       String(run.result.throttled),
       `${(run.elapsedMs / 1000).toFixed(1)} s`,
       `${(run.elapsedMs / run.idealMs).toFixed(2)}×`,
-      `${run.result.achievedRatePerSecond.toFixed(1)}/s of ${ratePerSecond}/s`,
+      `${run.result.achievedRatePerSecond?.toFixed(1) ?? "–"}/s of ${ratePerSecond}/s`,
     ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));

@@ -190,8 +190,13 @@ export interface SendSummary extends ProgressCounters {
   /** The configured request rate (`--rate`). */
   ratePerSecond: number;
   /**
-   * The pace of acceptances, if the sender measured it; shown beside the request rate
-   * (which is attempts over `elapsedMs`).
+   * Requests per second beyond the first burst, as `runSendJob` measures it; left
+   * out of the text when `undefined` (a run too short to measure).
+   */
+  requestRatePerSecond?: number | undefined;
+  /**
+   * Accepted messages per second beyond the first burst, as `runSendJob` measures
+   * it; shown beside the request rate when known.
    */
   achievedRatePerSecond?: number | undefined;
   /** Why the run stopped early, if it did (e.g. `"401 Unauthorized: …"`). */
@@ -562,18 +567,19 @@ export function formatSummary(summary: SendSummary, options: FormatSummaryOption
       : "no 429 Too Many Requests",
     undefined,
   ));
-  const achieved = summary.elapsedMs > 0 ? summary.attempts / (summary.elapsedMs / 1_000) : 0;
+  const configured = `${
+    Number.isInteger(summary.ratePerSecond)
+      ? count(summary.ratePerSecond)
+      : formatRate(summary.ratePerSecond)
+  }/s configured`;
+  const { requestRatePerSecond: requests, achievedRatePerSecond: accepted } = summary;
   lines.push(
-    `  ${"rate".padEnd(11)}${formatRate(achieved).padStart(width)} requests/s achieved` +
-      (summary.achievedRatePerSecond === undefined
-        ? ""
-        : ` (${formatRate(summary.achievedRatePerSecond)} accepted/s)`) +
-      ", " +
-      `${
-        Number.isInteger(summary.ratePerSecond)
-          ? count(summary.ratePerSecond)
-          : formatRate(summary.ratePerSecond)
-      }/s configured`,
+    `  ${"rate".padEnd(11)}` +
+      (requests === undefined
+        ? `${configured} (too few requests to measure the rate achieved)`
+        : `${formatRate(requests).padStart(width)} requests/s achieved` +
+          (accepted === undefined ? "" : ` (${formatRate(accepted)} accepted/s)`) +
+          `, ${configured}`),
   );
   return lines.join("\n");
 }

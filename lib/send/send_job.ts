@@ -134,8 +134,19 @@ export interface SendJobResult extends SendCounts {
   stopReason?: string;
   /** Milliseconds from the first request to the last answer (of any kind). */
   elapsedMs: number;
-  /** The pace achieved: accepted messages after the first, per second of `elapsedMs`. */
-  achievedRatePerSecond: number;
+  /**
+   * Requests per second beyond the first burst: (`attempts` − `burst`) over
+   * `elapsedMs`. A token bucket lets `burst` requests go at once and then one per
+   * interval, so with paced departures this never exceeds `ratePerSecond`, however
+   * short the run. `undefined` when no more requests were made than the burst:
+   * too few to measure a rate.
+   */
+  requestRatePerSecond: number | undefined;
+  /**
+   * Accepted messages per second, measured the same way: (`accepted` − `burst`)
+   * over `elapsedMs`; `undefined` when no more were accepted than the burst.
+   */
+  achievedRatePerSecond: number | undefined;
 }
 
 /** Options for {@linkcode runSendJob}; `R` is the recipients' type. */
@@ -446,7 +457,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     control.dispose();
   }
   if (control.unexpected) throw control.unexpected.error;
-  return jobResult(settler, job.timing, control);
+  return jobResult(settler, job.timing, control, burst);
 }
 
 /** The result of a finished job, from its counts, timing and stop state. */
@@ -454,6 +465,7 @@ function jobResult<R extends SendRecipient>(
   settler: Settler<R>,
   timing: SendJobContext<R>["timing"],
   control: RunControl,
+  burst: number,
 ): SendJobResult {
   const { firstSendMs, lastAnswerMs } = timing;
   const { counts } = settler;
@@ -465,11 +477,19 @@ function jobResult<R extends SendRecipient>(
     failedByReason: settler.failedByReason,
     pending: settler.pending,
     elapsedMs,
-    achievedRatePerSecond: elapsedMs > 0 && counts.accepted > 1
-      ? (counts.accepted - 1) / (elapsedMs / 1000)
-      : 0,
+    requestRatePerSecond: rateBeyondBurst(counts.attempts, burst, elapsedMs),
+    achievedRatePerSecond: rateBeyondBurst(counts.accepted, burst, elapsedMs),
   };
   if (control.stoppedBy !== undefined) result.stoppedBy = control.stoppedBy;
   if (control.stopReason !== undefined) result.stopReason = control.stopReason;
   return result;
+}
+
+/**
+ * Events per second after the first `burst` of them, or `undefined` when there is
+ * nothing beyond the burst to measure. Counting every event over the elapsed time
+ * would credit a one-request run with 1/latency (90.9/s for 11 ms).
+ */
+function rateBeyondBurst(count: number, burst: number, elapsedMs: number): number | undefined {
+  return count > burst && elapsedMs > 0 ? (count - burst) / (elapsedMs / 1_000) : undefined;
 }
