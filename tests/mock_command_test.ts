@@ -3,6 +3,9 @@ import { importPKCS8, SignJWT } from "../lib/deps/jose.ts";
 import { DEFAULT_MOCK_APP_ID, MOCK_USAGE, runMockCommand } from "../lib/cli/mock_command.ts";
 import { UsageError } from "../lib/cli/usage_error.ts";
 import { serveMockVonage } from "../lib/mock/mod.ts";
+import { readReceipts } from "../lib/receipts/receipts_file.ts";
+import { serveReceipts } from "../lib/receipts/serve_receipts.ts";
+import { hashMessageText, Journal } from "../lib/send/journal.ts";
 
 const root = new URL("../", import.meta.url);
 const fixture = (name: string) => new URL(`fixtures/${name}`, root).pathname;
@@ -60,6 +63,13 @@ Deno.test("runMockCommand() --help explains every flag and exits 0", async () =>
       "--fail-status",
       "--latency",
       "--seed",
+      "--signature-secret",
+      "--status-url",
+      "--status-delay",
+      "--rejected-rate",
+      "--undeliverable-rate",
+      "--price",
+      "--currency",
       "--help",
     ]
   ) {
@@ -90,6 +100,14 @@ Deno.test("runMockCommand() refuses bad flags with a UsageError naming the probl
     [["--public-key", "a.pem", "--write-private-key", "b.key"], /give one or the other/],
     [["--port", "0", "--public-key", "/nonexistent/key.pem"], /cannot read --public-key/],
     [["--port", "0", "--public-key", fixture("test_private.key")], /--public-key .*SPKI PEM/],
+    [["--undeliverable-rate", "0.05"], /--undeliverable-rate is about status webhooks/],
+    [["--signature-secret", "s", "--status-url", "ftp://x"], /--status-url must be an http/],
+    [["--signature-secret", "s", "--rejected-rate", "2"], /--rejected-rate must be a share/],
+    [
+      ["--signature-secret", "s", "--rejected-rate", "0.6", "--undeliverable-rate", "0.5"],
+      /add up to 1\.1/,
+    ],
+    [["--signature-secret", "s", "--price", "1,50"], /--price must be a decimal amount/],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" "), async () => {
@@ -223,6 +241,52 @@ Deno.test("main.ts mock serves a real process that a client can use, and exits 0
     const status = await child.status;
     assert.equal(status.code, 0, stderr);
     assert.match(output, /stopped: 1 requests, 1 accepted, 0 throttled/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runMockCommand() --signature-secret --status-url posts signed status webhooks that the receipts server records", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const journalPath = `${dir}/a.journal.jsonl`;
+    await (await Journal.open(journalPath, { from: "Acme", textHash: await hashMessageText("Hi") }))
+      .close();
+    await using receipts = await serveReceipts({
+      journals: [journalPath],
+      signatureSecret: "flag-secret",
+    });
+    const run = start([
+      "--port",
+      "0",
+      "--public-key",
+      fixture("test_public.pem"),
+      "--signature-secret",
+      "flag-secret",
+      "--status-url",
+      `${receipts.url}/hook`,
+      "--status-delay",
+      "0.05",
+      "--price",
+      "0.07",
+      "--currency",
+      "GBP",
+    ]);
+    const url = await run.listening;
+    const privateKey = await Deno.readTextFile(fixture("test_private.key"));
+    const accepted = await signedRequest(url, privateKey, DEFAULT_MOCK_APP_ID);
+    assert.equal(accepted.status, 202);
+    const { message_uuid } = await accepted.json();
+    while (receipts.stats().recorded < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    run.stop();
+    assert.equal(await run.done, 0);
+    assert.ok(run.lines.some((line) => line.includes(`webhooks:       to ${receipts.url}/hook`)));
+    const stored = await readReceipts(`${journalPath}.receipts.jsonl`);
+    assert.deepEqual(stored.map((s) => [s.receipt.messageUuid, s.receipt.status]), [
+      [message_uuid, "submitted"],
+      [message_uuid, "delivered"],
+    ]);
+    assert.deepEqual(stored[0]!.receipt.price, { currency: "GBP", amount: "0.07" });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
