@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { MessageTemplate } from "../lib/send/message_template.ts";
 import {
   formatProblem,
-  parsePhoneNumber,
   readRecipients,
   type ReadRecipientsOptions,
   type RecipientEntry,
@@ -164,36 +164,10 @@ Deno.test("readRecipients() reports every bad JSON line with its line number", a
     '3 ! must be a JSON object like {"to": "14155550100"}',
     '4 ! has no "to" field',
     '5 ! "to" must be a string or a whole number, current value is true',
-    '6 ! "to" must be a string or a whole number, current value is 1.5',
+    '6 ! "to" is 1.5, not a whole number: a phone number is digits; write it as a string ' +
+    '("to": "14155550100")',
     '7 ! "text" must be a string, current value is 7',
-    '8 ! "abc" is not a phone number: only digits, spaces, + - . ( ) are allowed',
-  ]);
-});
-
-Deno.test("parsePhoneNumber() strips + spaces dashes dots and parentheses", () => {
-  assert.deepEqual(parsePhoneNumber("+1 (415) 555-0100"), { ok: true, to: "14155550100" });
-  assert.deepEqual(parsePhoneNumber("44.20.7946.0000"), { ok: true, to: "442079460000" });
-  assert.deepEqual(parsePhoneNumber("\t1234567\u00a0"), { ok: true, to: "1234567" });
-  assert.deepEqual(parsePhoneNumber("123456789012345"), { ok: true, to: "123456789012345" });
-});
-
-Deno.test("parsePhoneNumber() explains every invalid number", () => {
-  const reasons = ["12ab", "+", "123456", "1234567890123456", "020 7946 0000", "0044 20 7946 0000"]
-    .map((raw) => {
-      const result = parsePhoneNumber(raw);
-      assert.equal(result.ok, false);
-      return result.ok ? "" : result.reason;
-    });
-  assert.deepEqual(reasons, [
-    '"12ab" is not a phone number: only digits, spaces, + - . ( ) are allowed',
-    '"+" is not a phone number: no digits',
-    '"123456" is too short for a phone number: 6 digits, at least 7 (international format ' +
-    "with the country code, e.g. 14155550100)",
-    '"1234567890123456" is too long for a phone number: 16 digits, at most 15',
-    '"020 7946 0000" starts with 0: write it in international format, with the country code ' +
-    "instead of the leading 0 (e.g. 44 20 … for a UK number)",
-    '"0044 20 7946 0000" starts with 00: leave out the international prefix and write the ' +
-    "country code first (442079460000)",
+    '8 ! "abc" is not a phone number: only digits, spaces, a leading +, and - . ( ) are allowed',
   ]);
 });
 
@@ -203,8 +177,11 @@ Deno.test("readRecipients() reports each invalid number on its own line and goes
   assert.equal(lines.length, 5);
   assert.equal(lines[0], "1 14155550100");
   assert.match(lines[1]!, /^2 ! "12ab" is not a phone number/);
-  assert.match(lines[2]!, /^4 ! "020 7946 0000" starts with 0/);
-  assert.match(lines[3]!, /^5 ! "1234" is too short/);
+  assert.match(lines[2]!, /^4 ! "020 7946 0000" read as international .* pass --default-country$/);
+  assert.match(
+    lines[3]!,
+    /^5 ! "1234" is not a valid number read as international \(\+1 United States\): too short/,
+  );
   assert.equal(lines[4], "6 14155550101");
 });
 
@@ -227,14 +204,14 @@ Deno.test("readRecipients() yields a repeated number once and reports the repeat
 Deno.test("readRecipients() keeps thousands of distinct numbers apart while deduplicating", async () => {
   const lines: string[] = [];
   for (let index = 0; index < 20_000; index++) {
-    lines.push(String(100_000_000_000_000 + index * 7919));
+    lines.push(String(14_152_000_000 + index * 379));
   }
-  lines.push(String(100_000_000_000_000 + 123 * 7919));
+  lines.push(String(14_152_000_000 + 123 * 379));
   const entries = await readAll(lines.join("\n"));
   assert.equal(entries.filter((entry) => entry.kind === "recipient").length, 20_000);
   assert.deepEqual(entries.at(-1), {
     kind: "duplicate",
-    duplicate: { line: 20_001, to: String(100_000_000_000_000 + 123 * 7919), firstLine: 124 },
+    duplicate: { line: 20_001, to: String(14_152_000_000 + 123 * 379), firstLine: 124 },
   });
 });
 
@@ -364,7 +341,7 @@ Deno.test("readRecipients() streams 1,000,000 lines, pulling input only as it is
       }
       let text = produced === 0 ? "phone,text\r\n" : "";
       for (let index = 0; index < linesPerChunk; index++, produced++) {
-        text += `+1 (2${String(produced).padStart(9, "0")}),msg ${produced}\r\n`;
+        text += `+1 (415) ${2_000_000 + produced},msg ${produced}\r\n`;
       }
       pulledChunks++;
       controller.enqueue(encoder.encode(text));
@@ -407,5 +384,113 @@ Deno.test("readRecipients() rejects a non-positive maxLineBytes", async () => {
     new RangeError(
       "Cannot read recipients: 'maxLineBytes' must be a positive integer, current value is 0",
     ),
+  );
+});
+
+Deno.test("readRecipients() reads national numbers with defaultCountry, else refuses them", async () => {
+  const input = "to\n(415) 555-2671\n202 555 0101\n+44 20 7946 0000\n";
+  assert.deepEqual(await summarise(input, { defaultCountry: "US" }), [
+    "2 14155552671",
+    "3 12025550101",
+    "4 442079460000",
+  ]);
+  const refused = await summarise(input);
+  assert.match(
+    refused[0]!,
+    /^2 ! "\(415\) 555-2671" is not a valid number read as international \(\+41 Switzerland\)/,
+  );
+  assert.match(
+    refused[1]!,
+    /^3 ! "202 555 0101" is not a valid number read as international \(\+20 Egypt\)/,
+  );
+  assert.equal(refused[2], "4 442079460000");
+});
+
+Deno.test("readRecipients() refuses JSON numbers that are negative, fractional or inexact", async () => {
+  const input = [
+    '{"to": -15557000011}',
+    '{"to": 14155550100.5}',
+    '{"to": 123456789012345678}',
+    '{"to": 0}',
+    '{"to": 14155550100}',
+  ].join("\n");
+  const lines = await summarise(input);
+  assert.match(
+    lines[0]!,
+    /^1 ! "to" is -15557000011, not a positive number: .* write it as a string/,
+  );
+  assert.match(lines[1]!, /^2 ! "to" is 14155550100.5, not a whole number/);
+  assert.match(lines[2]!, /^3 ! "to" is 123456789012345680, too large to be read exactly/);
+  assert.match(lines[3]!, /^4 ! "to" is 0, not a positive number/);
+  assert.equal(lines[4], "5 14155550100");
+});
+
+Deno.test("readRecipients() fills {{column}} templates from CSV columns and JSON fields", async () => {
+  const template = MessageTemplate.parse("Hi {{Name}}, code {{code}}");
+  const csv =
+    'to,name,code,text\n14155550100,Ada,1,\n14155550101,Bob,,\n14155550102,Cy,3,"Yo {{name}}"\n';
+  assert.deepEqual(await summarise(csv, { template }), [
+    '2 14155550100 "Hi Ada, code 1"',
+    '3 ! the "code" value is empty, and the message uses {{code}}',
+    '4 14155550102 "Yo Cy"',
+  ]);
+  const jsonl =
+    '{"to": "14155550100", "name": "Ada", "code": 7}\n{"to": "14155550101", "name": "Bob"}\n';
+  assert.deepEqual(await summarise(jsonl, { template }), [
+    '1 14155550100 "Hi Ada, code 7"',
+    '2 ! the "code" value is missing, and the message uses {{code}}',
+  ]);
+  // Without placeholders the template stays the run's text: nothing per recipient.
+  assert.deepEqual(
+    await summarise("to\n14155550100\n", { template: MessageTemplate.parse("Hi") }),
+    [
+      "2 14155550100",
+    ],
+  );
+});
+
+Deno.test("readRecipients() refuses a template whose placeholder names no column before reading on", async () => {
+  const template = MessageTemplate.parse("Hi {{first}}");
+  assert.deepEqual(await summarise("to,name\n14155550100,Ada\n", { template }), [
+    '1 ! the message uses {{first}}, but the CSV header has no such column (found "to", ' +
+    '"name"); fix the placeholder or add the column [fatal]',
+  ]);
+  assert.deepEqual(await summarise("14155550100\n14155550101\n", { template }), [
+    "1 ! the message uses {{first}}, but a list of numbers has no columns: use a CSV file " +
+    "with a header naming them [fatal]",
+  ]);
+  // A text column's own placeholders are checked line by line.
+  assert.deepEqual(await summarise('to,text\n14155550100,"Hi {{nope}}"\n14155550101,"Hi {{x"\n'), [
+    '2 ! the "nope" value is missing, and the message uses {{nope}}',
+    '3 ! the text\'s "{{" at character 4 is never closed: write placeholders as {{column}}',
+  ]);
+});
+
+Deno.test("readRecipients() takes a client_ref column or field, and checks it", async () => {
+  const csv = `to,Client_Ref\n14155550100,order-1\n14155550101,\n14155550102,${"x".repeat(101)}\n`;
+  const entries = await readAll(csv);
+  assert.deepEqual(entries[0], {
+    kind: "recipient",
+    recipient: { line: 2, to: "14155550100", clientRef: "order-1" },
+  });
+  assert.deepEqual(entries[1], { kind: "recipient", recipient: { line: 3, to: "14155550101" } });
+  assert.deepEqual(entries[2], {
+    kind: "problem",
+    problem: {
+      line: 4,
+      reason: "client_ref is 101 characters long; Vonage keeps at most 100",
+      fatal: false,
+    },
+  });
+  const jsonl = await readAll(
+    '{"to": "14155550100", "client_ref": "a-1"}\n{"to": "14155550101", "client_ref": 5}\n',
+  );
+  assert.deepEqual(jsonl[0], {
+    kind: "recipient",
+    recipient: { line: 1, to: "14155550100", clientRef: "a-1" },
+  });
+  assert.equal(
+    jsonl[1]!.kind === "problem" && jsonl[1]!.problem.reason,
+    '"client_ref" must be a string, current value is 5',
   );
 });

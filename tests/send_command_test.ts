@@ -137,6 +137,23 @@ Deno.test("runSendCommand() refuses bad flags with a one-line UsageError", async
     [["r.csv", "--from", "A", "--base-url", "ftp://x"], /--base-url must be an http\(s\) URL/],
     [["r.csv", "--from", "A", "--journal", "j", "--no-journal"], /contradict each other/],
     [
+      ["r.csv", "--from", "My Company Name"],
+      /--from: "My Company Name" is 15 characters long: an alphanumeric sender id has at most 11 \(e\.g\. "My Company"\); nothing sent/,
+    ],
+    [["r.csv", "--from", "+12 3"], /--from: "\+12 3" is not a sender number: it has 3 digits/],
+    [
+      ["r.csv", "--from", "A", "--default-country", "USA"],
+      /--default-country must be a two-letter ISO 3166 country code such as US, GB or DE, got 'USA'/,
+    ],
+    [
+      ["r.csv", "--from", "A", "--text", "Hi {{name"],
+      /--text: "\{\{" at character 4 is never closed/,
+    ],
+    [
+      ["r.csv", "--from", "A", "--price-per-segment", "free"],
+      /--price-per-segment must be a positive number/,
+    ],
+    [
       ["r.csv", "--from", "A", "--redis", "redis://127.0.0.1", "--adaptive"],
       /--adaptive .*cannot share a Redis budget/,
     ],
@@ -275,13 +292,14 @@ Deno.test("runSendCommand() --dry-run shows the first messages and the duration,
   assert.deepEqual(stderr, []);
   assert.equal(stdout[0], `dry run: 10 recipients in ${file}`);
   assert.deepEqual(stdout.slice(1, 4), [
-    '  to 14155550000 from Acme: "Hello there"',
-    '  to 14155550001 from Acme: "Hello there"',
-    '  to 14155550002 from Acme: "Hello there"',
+    '  to 14155550000 from Acme: "Hello there" (GSM-7, 1 segment)',
+    '  to 14155550001 from Acme: "Hello there" (GSM-7, 1 segment)',
+    '  to 14155550002 from Acme: "Hello there" (GSM-7, 1 segment)',
   ]);
+  assert.equal(stdout[4], "segments: 10 in total (10 messages in GSM-7, 0 in UCS-2)");
   // (10 - 1) / 2 s: the burst of 1 goes at once.
-  assert.match(stdout[4]!, /at 2\/s this takes about 4\.5 s\. Nothing sent\.$/);
-  assert.equal(stdout.length, 5);
+  assert.match(stdout[5]!, /at 2\/s this takes about 4\.5 s\. Nothing sent\.$/);
+  assert.equal(stdout.length, 6);
   assert.equal(server.stats().arrivals, 0);
   assert.deepEqual([...Deno.readDirSync(dir.path)].map((entry) => entry.name), ["recipients.txt"]);
 });
@@ -408,4 +426,66 @@ Deno.test("runSendCommand() says once that --text is missing, and where a journa
     runSendCommand([...common, "--dry-run", "--journal", `${dir.path}/missing/j`], fakeIo().io),
     /no such directory/,
   );
+});
+
+Deno.test("runSendCommand() --dry-run --json counts segments, encodings and cost, and warns about UCS-2", async () => {
+  await using dir = await tempDir();
+  await using server = await serveTestMock();
+  const file = `${dir.path}/people.csv`;
+  await Deno.writeTextFile(
+    file,
+    "to,name,text\n" +
+      "(415) 555-0100,Ada,\n" +
+      `(415) 555-0101,Bob,"It’s ${"x".repeat(70)}"\n` +
+      "(415) 555-0102,Cyd,\n",
+  );
+  const { io, stdout, stderr } = fakeIo();
+  const code = await runSendCommand([
+    file,
+    "--text",
+    "Hello {{name}}, " + "a".repeat(180),
+    "--from",
+    "Acme",
+    "--default-country",
+    "us",
+    "--price-per-segment",
+    "0.0075",
+    "--base-url",
+    server.url,
+    "--dry-run",
+    "--json",
+  ], io);
+  assert.equal(code, 0);
+  assert.deepEqual(stderr, [
+    `warning: ${file}:3: the message goes as UCS-2 because of "’" (U+2019) at character 3 ` +
+    "(write ' instead): 2 parts instead of 1",
+  ]);
+  const report = JSON.parse(stdout.join("\n"));
+  // Two 191-character GSM-7 texts take 2 parts each; the 75-unit UCS-2 one takes 2.
+  assert.equal(report.segments, 6);
+  assert.deepEqual(report.encodings, { "GSM-7": 2, "UCS-2": 1 });
+  assert.equal(report.estimatedCost, 0.045);
+  assert.equal(report.defaultCountry, "US");
+  assert.deepEqual(report.first.map((m: { to: string; segments: number }) => [m.to, m.segments]), [
+    ["14155550100", 2],
+    ["14155550101", 2],
+    ["14155550102", 2],
+  ]);
+  assert.equal(report.first[0].text, "Hello Ada, " + "a".repeat(180));
+  assert.equal(server.stats().arrivals, 0);
+});
+
+Deno.test("runSendCommand() refuses national numbers without --default-country, naming FILE:LINE", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/people.csv`;
+  await Deno.writeTextFile(file, "to\n+1 415 555 0100\n(415) 555-2671\n");
+  const { io, stderr } = fakeIo();
+  await assertUsageError(
+    runSendCommand([file, "--text", "Hi", "--from", "Acme", "--dry-run"], io),
+    /^1 invalid line in .*people\.csv; nothing sent/,
+  );
+  assert.deepEqual(stderr, [
+    `${file}:3: "(415) 555-2671" is not a valid number read as international (+41 Switzerland): ` +
+    "too short; if these are national numbers, pass --default-country",
+  ]);
 });

@@ -310,7 +310,11 @@ redisTest(
     const dry = async (input: string) => {
       const run = await runSend(input, "http://127.0.0.1:9", ["--redis", redis.url, "--dry-run"]);
       assert.equal(run.code, 0, run.stderr);
-      return /queue (politely:\{[0-9a-f]{24}\}:queue)/.exec(run.stdout)?.[1];
+      // --json (which the harness passes): the dry run's report is one JSON object.
+      const queue: unknown = JSON.parse(run.stdout).queue;
+      return typeof queue === "string" && /^politely:\{[0-9a-f]{24}\}:queue$/.test(queue)
+        ? queue
+        : undefined;
     };
     const first = await dry(file);
     assert.ok(first !== undefined);

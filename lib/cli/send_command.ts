@@ -24,6 +24,7 @@ import {
 import { readSendFlags, SEND_HELP, type SendFlags } from "./send_flags.ts";
 import {
   defaultJournalPath,
+  readOptionsFor,
   sendable,
   spoolStdin,
   validate,
@@ -40,6 +41,8 @@ import {
   openShared,
 } from "./send_setup.ts";
 import { UsageError } from "./usage_error.ts";
+import { countryName } from "../send/phone_number.ts";
+import { estimateCost, formatCost, plural } from "./send_cost.ts";
 
 export type { SendCommandIo } from "./send_io.ts";
 
@@ -74,7 +77,16 @@ export async function runSendCommand(
   const displayName = input === "-" ? "<stdin>" : input;
   try {
     const digest = flags.redis === undefined ? undefined : new RecipientDigest();
-    const checked = await validate(path, displayName, text, flags.skipInvalid, io, digest);
+    const readOptions = readOptionsFor(flags);
+    const checked = await validate(
+      path,
+      displayName,
+      text,
+      flags.skipInvalid,
+      io,
+      readOptions,
+      digest,
+    );
     if (checked.recipients === 0) {
       throw new UsageError(`${displayName} has no recipients to send to; nothing sent`);
     }
@@ -91,7 +103,7 @@ export async function runSendCommand(
     try {
       if (flags.redis !== undefined && digest !== undefined) {
         shared = await openShared(flags.redis, journal, digest, flags);
-        const added = await shared.load(sendable(path, text));
+        const added = await shared.load(sendable(path, text, readOptions));
         io.stderr(
           `redis: worker ${shared.worker} joins ${shared.queueKey} (${checked.recipients} ` +
             `recipients, ${added} added by this worker), sharing ${shared.budgetKey} at ` +
@@ -130,15 +142,59 @@ async function reportDryRun(
   if (!flags.noJournal && input !== "-" || flags.journal !== undefined) {
     await checkJournalPlace(flags.journal ?? defaultJournalPath(input));
   }
+  const { defaultCountry, pricePerSegment } = flags;
+  const seconds = Math.max(0, checked.recipients - burst) / ratePerSecond;
+  const queue = digest === undefined ? undefined : queueKey(campaignId({
+    applicationId,
+    from,
+    textHash: await hashMessageText(text ?? ""),
+    recipients: digest,
+  }));
+  const cost = estimateCost(checked.segments, pricePerSegment);
+  if (flags.json) {
+    io.stdout(JSON.stringify({
+      dryRun: true,
+      recipients: checked.recipients,
+      invalid: checked.invalid,
+      duplicates: checked.duplicates,
+      segments: checked.segments,
+      encodings: checked.encodings,
+      ...(cost === undefined ? {} : { pricePerSegment, estimatedCost: cost }),
+      ...(defaultCountry === undefined ? {} : { defaultCountry }),
+      from,
+      seconds: Math.round(seconds * 10) / 10,
+      first: checked.first.map((r) => ({
+        line: r.line,
+        to: r.to,
+        text: r.text ?? text,
+        encoding: r.counted.encoding,
+        segments: r.counted.segments,
+      })),
+      ...(queue === undefined ? {} : { queue, budget: budgetKey(applicationId) }),
+    }));
+    return;
+  }
   io.stdout(
-    `dry run: ${checked.recipients} recipient${checked.recipients === 1 ? "" : "s"} in ` +
-      `${displayName}` +
-      (checked.duplicates > 0 ? ` (${checked.duplicates} duplicates dropped)` : ""),
+    `dry run: ${plural(checked.recipients, "recipient")} in ${displayName}` +
+      (checked.duplicates > 0 ? ` (${checked.duplicates} duplicates dropped)` : "") +
+      (defaultCountry === undefined
+        ? ""
+        : `; national numbers read as ${countryName(defaultCountry)} (${defaultCountry})`),
   );
   for (const r of checked.first) {
-    io.stdout(`  to ${r.to} from ${from}: ${JSON.stringify(r.text ?? text)}`);
+    io.stdout(
+      `  to ${r.to} from ${from}: ${JSON.stringify(r.text ?? text)} (${r.counted.encoding}, ` +
+        `${plural(r.counted.segments, "segment")})`,
+    );
   }
-  const seconds = Math.max(0, checked.recipients - burst) / ratePerSecond;
+  const { "GSM-7": gsm, "UCS-2": ucs2 } = checked.encodings;
+  io.stdout(
+    `segments: ${checked.segments} in total (${plural(gsm, "message")} in GSM-7, ${ucs2} in ` +
+      "UCS-2)" +
+      (cost === undefined
+        ? ""
+        : `; estimated cost ${formatCost(cost)} at ${pricePerSegment} per segment`),
+  );
   io.stdout(
     // Signing proves the key is usable, not that it belongs to the application: only
     // the API can tell, and a dry run does not ask it.
@@ -146,16 +202,10 @@ async function reportDryRun(
       `at ${ratePerSecond}/s ` +
       `this takes about ${formatSeconds(seconds)}. Nothing sent.`,
   );
-  if (digest !== undefined) {
-    const id = campaignId({
-      applicationId,
-      from,
-      textHash: await hashMessageText(text ?? ""),
-      recipients: digest,
-    });
+  if (queue !== undefined) {
     io.stdout(
       `redis: every worker would draw on the budget ${budgetKey(applicationId)} and ` +
-        `claim from the queue ${queueKey(id)}; together they take as long as one would`,
+        `claim from the queue ${queue}; together they take as long as one would`,
     );
   }
 }

@@ -9,6 +9,9 @@ import { BACKOFF_STRATEGIES, type BackoffStrategy, type Jitter, JITTERS } from "
 import { parseFlags, positiveInteger, positiveNumber } from "./parse_flags.ts";
 import { httpUrl, urlWithProtocol } from "../core/parse_url.ts";
 import type { SendCommandIo } from "./send_io.ts";
+import { MessageTemplate } from "../send/message_template.ts";
+import { isCountryCode } from "../send/phone_number.ts";
+import { checkSenderId } from "../send/sender_id.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** `main.ts send --help`. */
@@ -19,12 +22,18 @@ rate allows and never faster. Every outcome goes to a journal, so a rerun skips
 recipients already decided and a crash never sends twice.
 
 Recipients: CSV with a header naming the phone column (to, phone, number, msisdn,
-mobile; an optional text column), JSON Lines ({"to": ..., "text"?: ...}), or one
-number per line. '+', spaces, dashes, dots and parentheses are stripped.
+mobile; optional text and client_ref columns), JSON Lines ({"to": ..., "text"?: ...}),
+or one number per line. Numbers are checked by the rules of their country: without
+--default-country they are read as international (+ or 00 optional, country code first).
 
 Message:
-  --text TEXT            the message (a per-recipient text overrides it)
-  --from FROM            sender number or alphanumeric id [env VONAGE_FROM]
+  --text TEXT            the message (a per-recipient text overrides it); {{column}}
+                         is replaced by the recipient's value of that CSV column or
+                         JSON Lines field
+  --from FROM            sender: a number (7-15 digits, country code first) or an id of
+                         1-11 letters, digits and spaces [env VONAGE_FROM]
+  --default-country CC   read national numbers of this country (ISO code: US, GB, DE)
+  --price-per-segment P  price of one SMS part, to estimate the cost (any currency)
 Pacing and retries:
   --rate N               requests per second (default 1: the US outbound SMS limit)
   --burst N              requests allowed at once above the rate (default 1)
@@ -78,6 +87,8 @@ function parseSendArgs(args: string[]) {
   return parseFlags("send", args, {
     text: { type: "string" },
     from: { type: "string" },
+    "default-country": { type: "string" },
+    "price-per-segment": { type: "string" },
     rate: { type: "string" },
     burst: { type: "string" },
     concurrency: { type: "string" },
@@ -113,8 +124,16 @@ export interface RedisFlags {
 export interface SendFlags {
   /** The recipients file, or `-` for standard input. */
   input: string;
+  /** `--text` as given: the template, which the journal's text check compares. */
   text: string | undefined;
+  /** `--text` parsed, placeholders and all. */
+  template: MessageTemplate | undefined;
+  /** The sender as it goes to the API (a number's digits without `+`). */
   from: string;
+  /** `--default-country`, upper case. */
+  defaultCountry: string | undefined;
+  /** `--price-per-segment`. */
+  pricePerSegment: number | undefined;
   ratePerSecond: number;
   burst: number;
   concurrency: number;
@@ -166,9 +185,30 @@ export function readSendFlags(args: string[], env: SendCommandIo["env"]): SendFl
   if (text !== undefined && (text.length === 0 || text.length > 1000)) {
     throw new UsageError(`--text must be 1 to 1000 characters, got ${text.length}`);
   }
-  const from = values.from ?? env.get("VONAGE_FROM");
-  if (from === undefined || from.trim() === "") {
+  let template: MessageTemplate | undefined;
+  try {
+    template = text === undefined ? undefined : MessageTemplate.parse(text);
+  } catch (error) {
+    throw new UsageError(`--text: ${(error as SyntaxError).message}`);
+  }
+  const givenFrom = values.from ?? env.get("VONAGE_FROM");
+  if (givenFrom === undefined || givenFrom.trim() === "") {
     throw new UsageError("no sender: pass --from NUMBER (or set VONAGE_FROM)");
+  }
+  // Vonage refuses a bad sender for every message alike: stop here, before any request.
+  const sender = checkSenderId(givenFrom);
+  if (!sender.ok) {
+    throw new UsageError(
+      `${values.from === undefined ? "VONAGE_FROM" : "--from"}: ${sender.reason}; nothing sent`,
+    );
+  }
+  const givenCountry = values["default-country"];
+  const defaultCountry = givenCountry?.trim().toUpperCase();
+  if (defaultCountry !== undefined && !isCountryCode(defaultCountry)) {
+    throw new UsageError(
+      `--default-country must be a two-letter ISO 3166 country code such as US, GB or DE, ` +
+        `got '${givenCountry}'`,
+    );
   }
   const strategy = BACKOFF_NAMES[values.backoff ?? "expo"];
   if (strategy === undefined || !BACKOFF_STRATEGIES.includes(strategy)) {
@@ -205,7 +245,12 @@ export function readSendFlags(args: string[], env: SendCommandIo["env"]): SendFl
   return {
     input,
     text,
-    from,
+    template,
+    from: sender.from,
+    defaultCountry,
+    pricePerSegment: values["price-per-segment"] === undefined
+      ? undefined
+      : positiveNumber("price-per-segment", values["price-per-segment"], 0),
     ratePerSecond: positiveNumber("rate", values.rate, 1),
     burst: positiveInteger("burst", values.burst, 1),
     concurrency: positiveInteger("concurrency", values.concurrency, 16),

@@ -6,13 +6,22 @@
  * @module
  */
 
-import { formatProblem, readRecipients, type Recipient } from "../send/recipients.ts";
+import {
+  formatProblem,
+  readRecipients,
+  type ReadRecipientsOptions,
+  type Recipient,
+} from "../send/recipients.ts";
+import type { MessageTemplate } from "../send/message_template.ts";
+import { countSmsSegments, describeUcs2Cause, type SmsSegments } from "../send/sms_segments.ts";
 import type { RecipientDigest } from "../redis/shared_send.ts";
 import type { SendCommandIo } from "./send_io.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** How many bad lines to print before summarising the rest. */
 const MAX_PROBLEMS_SHOWN = 50;
+/** How many UCS-2 warnings to print before summarising the rest. */
+const MAX_WARNINGS_SHOWN = 10;
 
 /**
  * Where the journal lives when `--journal` is not given: beside the input, named
@@ -61,7 +70,11 @@ export interface Validation {
   invalid: number;
   duplicates: number;
   missingText: number;
-  first: Recipient[];
+  /** SMS parts over all recipients' messages: what Vonage bills. */
+  segments: number;
+  /** Recipients whose message goes as GSM-7 and as UCS-2. */
+  encodings: { "GSM-7": number; "UCS-2": number };
+  first: Array<Recipient & { counted: SmsSegments }>;
 }
 
 /** The validation pass: every bad line named; throws a usage error unless all are good (or skipped). */
@@ -71,6 +84,7 @@ export async function validate(
   text: string | undefined,
   skipInvalid: boolean,
   io: SendCommandIo,
+  readOptions: ReadRecipientsOptions,
   digest?: RecipientDigest,
 ): Promise<Validation> {
   const result: Validation = {
@@ -78,13 +92,21 @@ export async function validate(
     invalid: 0,
     duplicates: 0,
     missingText: 0,
+    segments: 0,
+    encodings: { "GSM-7": 0, "UCS-2": 0 },
     first: [],
   };
   let shown = 0;
   const show = (line: string) => {
     if (shown++ < MAX_PROBLEMS_SHOWN) io.stderr(line);
   };
-  for await (const entry of readRecipients(await openInput(path))) {
+  // The run's text is counted once; a text per recipient (its own, or a filled template)
+  // is counted for each, and a warning names the characters that cost parts.
+  const shared = text === undefined ? undefined : countSmsSegments(text);
+  const sharedCause = shared === undefined ? undefined : describeUcs2Cause(shared);
+  if (sharedCause !== undefined) io.stderr(`warning: --text goes as ${sharedCause}`);
+  let warned = 0;
+  for await (const entry of readRecipients(await openInput(path), readOptions)) {
     if (entry.kind === "problem") {
       result.invalid++;
       show(formatProblem(displayName, entry.problem));
@@ -106,13 +128,31 @@ export async function validate(
       result.missingText++;
       show(`${displayName}:${entry.recipient.line}: no text for this recipient: give --text`);
     } else {
+      const own = entry.recipient.text;
+      const counted = own === undefined ? shared! : countSmsSegments(own);
+      if (own !== undefined && counted.encoding === "UCS-2") {
+        const cause = describeUcs2Cause(counted);
+        if (cause !== undefined && warned++ < MAX_WARNINGS_SHOWN) {
+          io.stderr(
+            `warning: ${displayName}:${entry.recipient.line}: the message goes as ${cause}`,
+          );
+        }
+      }
       result.recipients++;
+      result.segments += counted.segments;
+      result.encodings[counted.encoding]++;
       digest?.add(entry.recipient);
-      if (result.first.length < 3) result.first.push(entry.recipient);
+      if (result.first.length < 3) result.first.push({ ...entry.recipient, counted });
     }
   }
   if (shown > MAX_PROBLEMS_SHOWN) {
     io.stderr(`... and ${shown - MAX_PROBLEMS_SHOWN} more`);
+  }
+  if (warned > MAX_WARNINGS_SHOWN) {
+    io.stderr(
+      `warning: ... and ${warned - MAX_WARNINGS_SHOWN} more messages sent as UCS-2 for a few ` +
+        "characters",
+    );
   }
   if (result.invalid > 0 && !skipInvalid) {
     throw new UsageError(
@@ -123,9 +163,23 @@ export async function validate(
   return result;
 }
 
+/** How both passes read the file: national numbers' country, and the template to fill. */
+export function readOptionsFor(
+  flags: { defaultCountry: string | undefined; template: MessageTemplate | undefined },
+): ReadRecipientsOptions {
+  const options: ReadRecipientsOptions = {};
+  if (flags.defaultCountry !== undefined) options.defaultCountry = flags.defaultCountry;
+  if (flags.template !== undefined) options.template = flags.template;
+  return options;
+}
+
 /** The sending pass: the good recipients, streamed. */
-export async function* sendable(path: string, text: string | undefined): AsyncGenerator<Recipient> {
-  for await (const entry of readRecipients(await openInput(path))) {
+export async function* sendable(
+  path: string,
+  text: string | undefined,
+  readOptions: ReadRecipientsOptions,
+): AsyncGenerator<Recipient> {
+  for await (const entry of readRecipients(await openInput(path), readOptions)) {
     if (entry.kind !== "recipient") continue;
     if (entry.recipient.text === undefined && text === undefined) continue;
     yield entry.recipient;

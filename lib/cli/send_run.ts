@@ -19,8 +19,9 @@ import {
 } from "../send/send_job.ts";
 import { createVonageClient } from "../vonage/client.ts";
 import { describeQueueTotals, type QueueTotals, type SharedSend } from "../redis/shared_send.ts";
-import { sendable, type Validation } from "./send_input.ts";
 import type { SendFlags } from "./send_flags.ts";
+import { readOptionsFor, sendable, type Validation } from "./send_input.ts";
+import { estimateCost, formatCost, plural } from "./send_cost.ts";
 import type { SendCommandIo } from "./send_io.ts";
 import { finishJournal } from "./send_setup.ts";
 import { UsageError } from "./usage_error.ts";
@@ -90,7 +91,7 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
       onProgress: (counts) => (live = counts),
     };
     result = shared === undefined
-      ? await runSendJob(sendable(path, plan.text), options)
+      ? await runSendJob(sendable(path, plan.text, readOptionsFor(plan)), options)
       : await runSendJob(shared.recipients, {
         ...options,
         beforeSend: shared.beforeSend,
@@ -146,6 +147,9 @@ async function reportRun(
     previous?: Record<JournalState["state"], number>;
     worker?: string;
     queue?: QueueTotals;
+    segments: number;
+    pricePerSegment?: number;
+    estimatedCost?: number;
   } = {
     ...result,
     // With a shared queue: this worker's share (the file's count is in `queue`).
@@ -153,7 +157,14 @@ async function reportRun(
     invalid: plan.checked.invalid,
     duplicates: plan.checked.duplicates,
     ratePerSecond: plan.ratePerSecond,
+    // Over the file's recipients, as the dry run counts them: what the campaign bills.
+    segments: plan.checked.segments,
   };
+  const cost = estimateCost(plan.checked.segments, plan.pricePerSegment);
+  if (cost !== undefined) {
+    summary.pricePerSegment = plan.pricePerSegment!;
+    summary.estimatedCost = cost;
+  }
   if (plan.journal.path !== undefined) summary.journal = plan.journal.path;
   if (previous !== undefined) summary.previous = previous;
   if (shared !== undefined) {
@@ -167,6 +178,13 @@ async function reportRun(
       formatSummary(summary, { color: Deno.stdout.isTerminal() && !io.env.get("NO_COLOR") }),
     );
     if (summary.queue !== undefined) io.stdout(`  ${describeQueueTotals(summary.queue)}`);
+    io.stdout(
+      `  ${plural(summary.segments, "segment")} for the file's ` +
+        `${plural(plan.checked.recipients, "message")} (${
+          plan.checked.encodings["UCS-2"]
+        } in UCS-2)` +
+        (cost === undefined ? "" : `; estimated cost ${formatCost(cost)}`),
+    );
   }
   if (shared !== undefined && shared.lost > 0) {
     io.stderr(

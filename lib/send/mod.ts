@@ -18,8 +18,6 @@
 
 export {
   formatProblem,
-  parsePhoneNumber,
-  type PhoneNumberResult,
   readRecipients,
   type ReadRecipientsOptions,
   type Recipient,

@@ -10,6 +10,9 @@
 import { parseCsvRecord } from "./csv_record.ts";
 import { type Line, LineSplitter } from "./line_splitter.ts";
 import { PhoneNumberTable } from "./phone_number_table.ts";
+import { checkClientRef } from "./client_ref.ts";
+import { MessageTemplate } from "./message_template.ts";
+import { readPhoneNumber } from "./phone_number.ts";
 
 /**
  * A recipient ready to send to.
@@ -31,8 +34,14 @@ export interface Recipient {
   line: number;
   /** E.164 digits without `+`, e.g. `14155550100`. */
   to: string;
-  /** A per-recipient message from the `text` column or field; absent means "use --text". */
+  /**
+   * This recipient's message, placeholders filled: from the `text` column or field, or
+   * the `template` with this line's values. Absent means "the template as it is" (it has
+   * no placeholders, or there is none).
+   */
   text?: string;
+  /** A `client_ref` from the `client_ref` column or field; absent means "make one". */
+  clientRef?: string;
 }
 
 /**
@@ -137,23 +146,22 @@ export interface ReadRecipientsOptions {
    * @default {10240}
    */
   maxLineBytes?: number;
+  /**
+   * The ISO 3166 alpha-2 country whose national numbers are read (`(415) 555-2671` with
+   * `US`); without it, numbers are read as international digits.
+   *
+   * @default {undefined}
+   */
+  defaultCountry?: string;
+  /**
+   * The message for lines without their own text. Its placeholders must name columns of a
+   * CSV header (else the header is a fatal problem); in JSON Lines a missing field is a
+   * problem of that line.
+   *
+   * @default {undefined}
+   */
+  template?: MessageTemplate;
 }
-
-/**
- * The result of {@linkcode parsePhoneNumber}.
- *
- * @example Checking a number before using it
- * ```ts
- * import { parsePhoneNumber, type PhoneNumberResult } from "./recipients.ts";
- *
- * const result: PhoneNumberResult = parsePhoneNumber("0044 20 7946 0000");
- * if (result.ok) console.log(result.to);
- * else console.log(result.reason);
- * // "0044 20 7946 0000" starts with 00: leave out the international prefix and write the
- * // country code first (442079460000)
- * ```
- */
-export type PhoneNumberResult = { ok: true; to: string } | { ok: false; reason: string };
 
 /** Vonage accepts 1–1000 characters of SMS text. */
 const MAX_TEXT_CHARS = 1000;
@@ -161,64 +169,6 @@ const PHONE_COLUMN_NAMES = ["to", "phone", "number", "msisdn", "mobile"];
 // Common spellings of the same columns, compared after removing spaces, `_` and `-`.
 const PHONE_COLUMN_ALIASES = new Set([...PHONE_COLUMN_NAMES, "phonenumber", "mobilenumber"]);
 const ACCEPTED_NAMES_TEXT = `${PHONE_COLUMN_NAMES.join(", ")} (any case)`;
-
-/**
- * Normalise and check one phone number: strip `+`, whitespace, `-`, `.`, `(` and `)`,
- * then require 7–15 digits without a leading 0 (E.164, as Vonage wants it).
- *
- * @example Normalising a number typed by a person
- * ```ts
- * import { parsePhoneNumber } from "./recipients.ts";
- *
- * console.log(parsePhoneNumber("+1 (415) 555-0100")); // { ok: true, to: "14155550100" }
- * console.log(parsePhoneNumber("12ab").ok); // false
- * ```
- */
-export function parsePhoneNumber(raw: string): PhoneNumberResult {
-  const digits = raw.replace(/[\s+\-.()]/g, "");
-  // The common case first, without building any message.
-  if (digits.length >= 7 && digits.length <= 15 && /^[1-9][0-9]*$/.test(digits)) {
-    return { ok: true, to: digits };
-  }
-  const shown = quote(raw.trim());
-  if (!/^[0-9]*$/.test(digits)) {
-    return {
-      ok: false,
-      reason: `${shown} is not a phone number: only digits, spaces, + - . ( ) are allowed`,
-    };
-  }
-  if (digits.length === 0) {
-    return { ok: false, reason: `${shown} is not a phone number: no digits` };
-  }
-  if (digits.startsWith("00")) {
-    return {
-      ok: false,
-      reason: `${shown} starts with 00: leave out the international prefix and write ` +
-        `the country code first (${digits.slice(2)})`,
-    };
-  }
-  if (digits.startsWith("0")) {
-    return {
-      ok: false,
-      reason: `${shown} starts with 0: write it in international format, with the country ` +
-        `code instead of the leading 0 (e.g. 44 20 … for a UK number)`,
-    };
-  }
-  if (digits.length < 7) {
-    return {
-      ok: false,
-      reason: `${shown} is too short for a phone number: ${digits.length} digits, at least 7 ` +
-        `(international format with the country code, e.g. 14155550100)`,
-    };
-  }
-  if (digits.length > 15) {
-    return {
-      ok: false,
-      reason: `${shown} is too long for a phone number: ${digits.length} digits, at most 15`,
-    };
-  }
-  return { ok: true, to: digits };
-}
 
 /**
  * Format a problem or a duplicate the way the CLI prints it: `FILE:LINE: why`.
@@ -262,14 +212,19 @@ export async function* readRecipients(
   stream: ReadableStream<Uint8Array>,
   options: ReadRecipientsOptions = {},
 ): AsyncGenerator<RecipientEntry, void, undefined> {
-  const { dedupe = true, maxLineBytes = 10_240 } = options;
+  const { dedupe = true, maxLineBytes = 10_240, defaultCountry, template } = options;
   if (!(Number.isInteger(maxLineBytes) && maxLineBytes > 0)) {
     throw new RangeError(
       `Cannot read recipients: 'maxLineBytes' must be a positive integer, current value is ${maxLineBytes}`,
     );
   }
   const splitter = new LineSplitter(maxLineBytes);
-  const parser = new RecipientParser(maxLineBytes, dedupe ? new PhoneNumberTable() : undefined);
+  const parser = new RecipientParser({
+    maxBytes: maxLineBytes,
+    seen: dedupe ? new PhoneNumberTable() : undefined,
+    defaultCountry,
+    template,
+  });
   const reader = stream.getReader();
   try {
     for (;;) {
@@ -298,6 +253,16 @@ export async function* readRecipients(
 
 type Format = "unknown" | "csv" | "jsonl" | "list";
 
+/** What a CSV or JSON Lines line gives besides its number. */
+interface Row {
+  /** The `text` column or field, when not empty: a template of its own. */
+  ownText: string | undefined;
+  /** A column's or field's value by placeholder name (trimmed, lower case). */
+  valueOf: (name: string) => string | undefined;
+  /** The `client_ref` column or field, when not empty. */
+  clientRef: string | undefined;
+}
+
 /** Turns lines into entries; holds the detected format and a CSV record spanning lines. */
 class RecipientParser {
   stopped = false;
@@ -308,12 +273,24 @@ class RecipientParser {
   #phoneIndex = 0;
   #phoneName = "";
   #textIndex = -1;
+  #clientRefIndex = -1;
+  /** CSV column names, trimmed and lower-cased, to their index: what placeholders name. */
+  #columns = new Map<string, number>();
+  #defaultCountry: string | undefined;
+  #template: MessageTemplate | undefined;
   // A quoted CSV field with a newline inside: the record so far and its first line.
   #pending: { line: number; text: string } | undefined;
 
-  constructor(maxBytes: number, seen: PhoneNumberTable | undefined) {
-    this.#maxBytes = maxBytes;
-    this.#seen = seen;
+  constructor(options: {
+    maxBytes: number;
+    seen: PhoneNumberTable | undefined;
+    defaultCountry: string | undefined;
+    template: MessageTemplate | undefined;
+  }) {
+    this.#maxBytes = options.maxBytes;
+    this.#seen = options.seen;
+    this.#defaultCountry = options.defaultCountry;
+    this.#template = options.template;
   }
 
   line(raw: Line): RecipientEntry | undefined {
@@ -352,7 +329,7 @@ class RecipientParser {
       case "unknown":
         return this.#detect(raw.line, text, trimmed);
       case "list":
-        return trimmed.startsWith("#") ? undefined : this.#number(raw.line, trimmed, undefined);
+        return trimmed.startsWith("#") ? undefined : this.#number(raw.line, trimmed);
       case "jsonl":
         return this.#jsonLine(raw.line, trimmed);
       case "csv":
@@ -377,16 +354,22 @@ class RecipientParser {
       this.#format = "jsonl";
       return this.#jsonLine(line, trimmed);
     }
-    if (trimmed.startsWith("#")) {
-      this.#format = "list";
-      return undefined;
-    }
-    if (/[,"]/.test(trimmed) || !/[0-9]/.test(trimmed)) {
+    const comment = trimmed.startsWith("#");
+    if (!comment && (/[,"]/.test(trimmed) || !/[0-9]/.test(trimmed))) {
       this.#format = "csv";
       return this.#header(line, text);
     }
     this.#format = "list";
-    return this.#number(line, trimmed, undefined);
+    const names = this.#template?.names ?? [];
+    if (names.length > 0) {
+      return this.#problem(
+        line,
+        `the message uses ${names.map((name) => `{{${name}}}`).join(", ")}, but a list of ` +
+          "numbers has no columns: use a CSV file with a header naming them",
+        true,
+      );
+    }
+    return comment ? undefined : this.#number(line, trimmed);
   }
 
   #header(line: number, text: string): RecipientEntry | undefined {
@@ -406,7 +389,7 @@ class RecipientParser {
     const toIndexes = keys.flatMap((key, index) => key === "to" ? [index] : []);
     const found = names.map(quote).join(", ");
     if (phoneIndexes.length === 0) {
-      const looksLikeData = names.some((name) => parsePhoneNumber(name).ok);
+      const looksLikeData = names.some((name) => /^\+?[0-9][0-9 ().-]{5,}$/.test(name));
       return this.#problem(
         line,
         `the CSV header names no phone column (found ${found}); name the column to send to ` +
@@ -436,6 +419,24 @@ class RecipientParser {
     if (textIndexes.length > 1) {
       return this.#problem(line, `the CSV header has more than one "text" column`, true);
     }
+    const refIndexes = keys.flatMap((key, index) => key === "clientref" ? [index] : []);
+    if (refIndexes.length > 1) {
+      return this.#problem(line, `the CSV header has more than one "client_ref" column`, true);
+    }
+    const missing = this.#template?.missingFrom(names) ?? [];
+    if (missing.length > 0) {
+      return this.#problem(
+        line,
+        `the message uses ${missing.map((name) => `{{${name}}}`).join(", ")}, but the CSV ` +
+          `header has no such column (found ${found}); fix the placeholder or add the column`,
+        true,
+      );
+    }
+    names.forEach((name, index) => {
+      const key = name.toLowerCase();
+      if (!this.#columns.has(key)) this.#columns.set(key, index);
+    });
+    this.#clientRefIndex = refIndexes[0] ?? -1;
     this.#columnCount = names.length;
     this.#phoneIndex = phoneIndex;
     this.#phoneName = names[phoneIndex]!;
@@ -484,8 +485,16 @@ class RecipientParser {
         false,
       );
     }
-    const text_ = this.#textIndex >= 0 ? fields[this.#textIndex] : undefined;
-    return this.#number(line, phone, text_ === "" ? undefined : text_);
+    const ownText = this.#textIndex >= 0 ? fields[this.#textIndex] : undefined;
+    const ref = this.#clientRefIndex >= 0 ? fields[this.#clientRefIndex] : undefined;
+    return this.#number(line, phone, {
+      ownText: ownText === "" ? undefined : ownText,
+      valueOf: (name) => {
+        const index = this.#columns.get(name);
+        return index === undefined ? undefined : fields[index];
+      },
+      clientRef: ref === "" ? undefined : ref,
+    });
   }
 
   #jsonLine(line: number, trimmed: string): RecipientEntry | undefined {
@@ -504,7 +513,20 @@ class RecipientParser {
     let raw: string;
     if (typeof to === "string") {
       raw = to;
-    } else if (typeof to === "number" && Number.isSafeInteger(to)) {
+    } else if (typeof to === "number") {
+      const why = !Number.isSafeInteger(to)
+        ? Number.isInteger(to) ? "too large to be read exactly" : "not a whole number"
+        : to <= 0
+        ? "not a positive number"
+        : undefined;
+      if (why !== undefined) {
+        return this.#problem(
+          line,
+          `"to" is ${JSON.stringify(to)}, ${why}: a phone number is digits; write it as a ` +
+            `string ("to": "14155550100")`,
+          false,
+        );
+      }
       raw = String(to);
     } else if (to === undefined || to === null) {
       return this.#problem(line, `has no "to" field`, false);
@@ -523,12 +545,53 @@ class RecipientParser {
         false,
       );
     }
-    return this.#number(line, raw, typeof text === "string" && text !== "" ? text : undefined);
+    const ref = record.client_ref;
+    if (ref !== undefined && ref !== null && typeof ref !== "string") {
+      return this.#problem(
+        line,
+        `"client_ref" must be a string, current value is ${JSON.stringify(ref)}`,
+        false,
+      );
+    }
+    return this.#number(line, raw, {
+      ownText: typeof text === "string" && text !== "" ? text : undefined,
+      valueOf: (name) => {
+        for (const key in record) {
+          if (key.trim().toLowerCase() !== name) continue;
+          const value = record[key];
+          if (typeof value === "string") return value;
+          if (typeof value === "number" || typeof value === "boolean") return String(value);
+        }
+        return undefined;
+      },
+      clientRef: typeof ref === "string" && ref !== "" ? ref : undefined,
+    });
   }
 
-  #number(line: number, raw: string, text: string | undefined): RecipientEntry {
-    const parsed = parsePhoneNumber(raw);
+  #number(line: number, raw: string, row?: Row): RecipientEntry {
+    const parsed = this.#defaultCountry === undefined
+      ? readPhoneNumber(raw)
+      : readPhoneNumber(raw, { defaultCountry: this.#defaultCountry });
     if (!parsed.ok) return this.#problem(line, parsed.reason, false);
+    let template = this.#template;
+    if (row?.ownText !== undefined) {
+      try {
+        template = MessageTemplate.parse(row.ownText);
+      } catch (error) {
+        return this.#problem(line, `the text's ${(error as SyntaxError).message}`, false);
+      }
+    }
+    let text: string | undefined;
+    if (template !== undefined && (template.names.length > 0 || row?.ownText !== undefined)) {
+      const rendered = template.render(row?.valueOf ?? (() => undefined));
+      if (!rendered.ok) return this.#problem(line, rendered.reason, false);
+      text = rendered.text;
+    }
+    const clientRef = row?.clientRef;
+    if (clientRef !== undefined) {
+      const why = checkClientRef(clientRef);
+      if (why !== undefined) return this.#problem(line, why, false);
+    }
     if (text !== undefined) {
       // Count code points, as a person counts characters.
       let chars = 0;
@@ -547,9 +610,9 @@ class RecipientParser {
         return { kind: "duplicate", duplicate: { line, to: parsed.to, firstLine } };
       }
     }
-    const recipient: Recipient = text === undefined
-      ? { line, to: parsed.to }
-      : { line, to: parsed.to, text };
+    const recipient: Recipient = { line, to: parsed.to };
+    if (text !== undefined) recipient.text = text;
+    if (clientRef !== undefined) recipient.clientRef = clientRef;
     return { kind: "recipient", recipient };
   }
 
