@@ -1478,3 +1478,132 @@ Deno.test("runSendJob() paces a client's own retry after a 401 like any other re
   assert.equal(result.attempts, 4, "the client's retry is a request too");
   assert.equal(result.accepted, 3);
 });
+
+Deno.test("runSendJob() resumes one interval apart after a 429's pause, even with a burst of 5", async () => {
+  // Answers take 2 s, so the bucket (20/s, burst 5) is full again whenever the workers come
+  // back for tokens. One 429 (hint 1 s) comes at 3500 while four answers are due at 4000:
+  // those four must not leave together at the end of the pause as a burst would let them.
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(12);
+  const hinted = list[3]!.to;
+  const api = new FakeApi(
+    log,
+    (to, n) =>
+      to === hinted && n === 1 ? { outcome: throttled(1_000), latencyMs: 1_500 } : accepted(to, n),
+    2_000,
+  );
+  const limiter = new TokenBucket({ ratePerSecond: 20, burst: 5, clock });
+  const result = await run(clock, list, api, {
+    limiter,
+    burst: 5,
+    concurrency: 5,
+    easeOnThrottle: 0,
+  });
+
+  assert.equal(result.accepted, 12);
+  assert.equal(result.throttled, 1);
+  const calls = log.events.filter((e) => e.type === "call").map((e) => e.atMs);
+  // Before the 429: the first alone, then five at once (a full bucket: the burst is allowed).
+  assert.deepEqual(calls.slice(0, 6), [0, 2_000, 2_000, 2_000, 2_000, 2_000]);
+  const after = calls.slice(6);
+  assert.equal(after.length, 7);
+  // Nothing during the hint (3500 to 4500); then one token at a time.
+  assert.equal(after[0], 4_500);
+  const gaps = after.slice(1).map((t, i) => t - after[i]!);
+  assert.ok(Math.min(...gaps) >= 50 - 1e-9, `gaps after the pause: ${gaps.join(", ")} ms`);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() over a journal file, crashed between `sending` and the answer: what is on disk holds every request that left; the rerun sends none twice", async () => {
+  const directory = await Deno.makeTempDir({ prefix: "send_job_test_" });
+  // What survives a crash, even of the machine: the bytes written before an fdatasync
+  // that completed.
+  const syncData = Deno.FsFile.prototype.syncData;
+  let durableBytes = 0;
+  Deno.FsFile.prototype.syncData = async function (this: Deno.FsFile): Promise<void> {
+    const { size } = await this.stat();
+    await syncData.call(this);
+    durableBytes = Math.max(durableBytes, size);
+  };
+  try {
+    const path = `${directory}/recipients.csv.journal.jsonl`;
+    const crashedPath = `${directory}/crashed.journal.jsonl`;
+    const header = { from: "Acme", textHash: await hashMessageText("Hello") };
+    const list = recipients(12);
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const journal = await Journal.open(path, header, { clock });
+    const log = new Log(clock);
+    // Answers take 1 s, four workers at 10/s: several requests in flight at a time.
+    const api = new FakeApi(log, undefined, 1_000);
+    const crash = new AbortController();
+    let called: string[] = [];
+    let answered: string[] = [];
+    const sendSms: SendSms = (message, options) => {
+      const answer = api.sendSms(message, options); // logged as a call: it has left
+      if (log.count("call") === 6) {
+        // The crash: a restarted process finds only what was durable by now.
+        Deno.writeFileSync(crashedPath, Deno.readFileSync(path).subarray(0, durableBytes));
+        called = log.events.filter((e) => e.type === "call").map((e) => e.to);
+        answered = log.events.filter((e) => e.type === "answer").map((e) => e.to);
+        crash.abort(new Error("crashed"));
+      }
+      return answer;
+    };
+    await run(clock, list, api, {
+      sendSms,
+      journal,
+      limiter: new TokenBucket({ ratePerSecond: 10, burst: 1, clock }),
+      ratePerSecond: 10,
+      concurrency: 4,
+      hardSignal: crash.signal,
+    });
+    await journal.close();
+    const inFlight = called.filter((to) => !answered.includes(to));
+    assert.equal(called.length, 6);
+    // At least the request whose call crashed; how many more depends on how virtual time
+    // and the real fsyncs interleave.
+    assert.ok(inFlight.includes(called[5]!), `in flight at the crash: ${inFlight.join(", ")}`);
+
+    // The restart: every request that left is known (accepted, or uncertain if its answer
+    // was not on disk yet), those in flight are uncertain, and a `sending` whose request
+    // had not left yet is uncertain too: the file cannot tell, so it errs on no resend.
+    const restarted = await Journal.open(crashedPath, header, { clock });
+    const states = restarted.previous;
+    for (const to of inFlight) {
+      const state = states.get(to)?.state;
+      assert.equal(state, "uncertain", `${to} was in flight at the crash, yet ${state} on disk`);
+    }
+    for (const to of called) {
+      const state = states.get(to)?.state ?? "unknown";
+      assert.ok(["accepted", "uncertain"].includes(state), `${to} left, yet ${state} on disk`);
+    }
+    const known = list.map((r) => r.to).filter((to) => states.has(to));
+    for (const to of known) {
+      if (!called.includes(to)) assert.equal(states.get(to)?.state, "uncertain", to);
+    }
+
+    const log2 = new Log(clock);
+    const api2 = new FakeApi(log2);
+    const rerun = await run(clock, list, api2, {
+      journal: restarted,
+      previous: states,
+      concurrency: 4,
+    });
+    await restarted.close();
+    // Nothing begun before the crash goes again; everything else goes once.
+    const unknown = list.map((r) => r.to).filter((to) => !known.includes(to));
+    assert.deepEqual(api2.messages.map((m) => m.to).sort(), unknown.sort());
+    assert.equal(rerun.skipped, known.length);
+    assert.equal(rerun.accepted, unknown.length);
+    const final = await Journal.open(crashedPath, header, { clock });
+    await final.close();
+    for (const { to } of list) {
+      const state = final.previous.get(to)?.state;
+      assert.ok(state === "accepted" || (state === "uncertain" && known.includes(to)), to);
+    }
+  } finally {
+    Deno.FsFile.prototype.syncData = syncData;
+    await Deno.remove(directory, { recursive: true });
+  }
+});
