@@ -17,7 +17,7 @@ Commands:
   report JOURNAL      delivered / rejected / undeliverable / waiting, reasons and price
   mock                run a local mock of the Vonage Messages API with a real rate limit
   demo                the whole flow against an in-process mock: naive vs polite
-  simulate            the article's backoff graphs and the AWS contention study
+  simulate            the article's backoff graphs, the AWS contention study, pacing, learning
 
 Run 'main.ts <command> --help' for a command's options.
 `;

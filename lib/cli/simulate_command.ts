@@ -6,10 +6,12 @@
  */
 
 import { join } from "node:path";
+import { simulateAdaptive } from "../simulate/adaptive.ts";
 import { simulateArticle } from "../simulate/article.ts";
 import { simulateContention } from "../simulate/contention.ts";
 import { simulatePacing } from "../simulate/pacing.ts";
 import {
+  adaptiveChart,
   articleCallsChart,
   articleDeadlineChart,
   type ChartSpec,
@@ -19,13 +21,18 @@ import {
   pacingTimelineChart,
   renderSvg,
 } from "../simulate/charts.ts";
-import { formatArticle, formatContention, formatPacing } from "../simulate/report.ts";
+import {
+  formatAdaptive,
+  formatArticle,
+  formatContention,
+  formatPacing,
+} from "../simulate/report.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The help text of `main.ts simulate`. */
 export const SIMULATE_USAGE: string =
-  `Usage: main.ts simulate [article|contention|pacing|all] [options]
+  `Usage: main.ts simulate [article|contention|pacing|adaptive|all] [options]
 
 Runs politely's retry, backoff and token bucket in virtual time and draws charts
 (needs --allow-read --allow-write).
@@ -35,7 +42,9 @@ Runs politely's retry, backoff and token bucket in virtual time and draws charts
   contention  the AWS "Exponential Backoff And Jitter" study: C clients write
               one row under optimistic concurrency, C = 10 … 190
   pacing      N tasks against a server limit: retry-on-429 vs token-bucket pacing
-  all         all three (the default)
+  adaptive    an unknown limit that changes (20/s, 8/s, 30/s): politely's learner
+              next to the AWS SDK's (CUBIC), sending and accepted rate, 429s
+  all         all four (the default)
 
 Options:
   --out DIR     where to write the SVG charts (default ./simulations)
@@ -62,7 +71,7 @@ export interface SimulateCommandIo {
   stderr?: (line: string) => void;
 }
 
-type Which = "article" | "contention" | "pacing" | "all";
+type Which = "article" | "contention" | "pacing" | "adaptive" | "all";
 
 interface Flags {
   which: Which;
@@ -95,13 +104,17 @@ function parseSimulateFlags(args: string[]): Flags {
   }, { allowPositionals: true });
   if (positionals.length > 1) {
     throw new UsageError(
-      `simulate takes one of article, contention, pacing or all, got ${positionals.join(" ")}`,
+      `simulate takes one of article, contention, pacing, adaptive or all, got ${
+        positionals.join(" ")
+      }`,
     );
   }
   const which = positionals[0] ?? "all";
-  if (!["article", "contention", "pacing", "all"].includes(which)) {
+  if (!["article", "contention", "pacing", "adaptive", "all"].includes(which)) {
     throw new UsageError(
-      `unknown simulation ${JSON.stringify(which)}: choose article, contention, pacing or all`,
+      `unknown simulation ${
+        JSON.stringify(which)
+      }: choose article, contention, pacing, adaptive or all`,
     );
   }
   if (values.out !== undefined && values.out.trim() === "") {
@@ -186,6 +199,12 @@ export async function runSimulateCommand(
     );
     tables.push(formatPacing(result));
     numbers.pacing = result;
+  }
+  if (which === "adaptive" || which === "all") {
+    const result = await simulateAdaptive();
+    charts.push(["adaptive.svg", adaptiveChart(result)]);
+    tables.push(formatAdaptive(result));
+    numbers.adaptive = result;
   }
 
   const written: string[] = [];

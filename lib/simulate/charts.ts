@@ -13,10 +13,12 @@ import { type TopLevelSpec, vega, vl } from "../deps/vega.ts";
 import type { ArticleResult, ArticleStrategy } from "./article.ts";
 import type { ContentionResult, ContentionStrategy } from "./contention.ts";
 import type { PacingApproach, PacingResult } from "./pacing.ts";
+import type { AdaptiveLearner, AdaptiveResult } from "./adaptive.ts";
 
 export type * from "./article.ts";
 export type * from "./contention.ts";
 export type * from "./pacing.ts";
+export type * from "./adaptive.ts";
 
 /** A vega-lite spec, as the chart functions return it. */
 export type ChartSpec = TopLevelSpec;
@@ -40,6 +42,11 @@ const CONTENTION_LABELS: Record<ContentionStrategy, string> = {
 const PACING_LABELS: Record<PacingApproach, string> = {
   naive: "naive: retry 429 (exponential + full jitter)",
   paced: "paced: token bucket at the limit",
+};
+
+const ADAPTIVE_LABELS: Record<AdaptiveLearner, string> = {
+  politely: "politely's learner",
+  aws: "AWS SDK adaptive mode (DefaultRateLimiter, CUBIC)",
 };
 
 // One colour per idea, the same in every chart (Tableau 10).
@@ -445,6 +452,111 @@ export function pacingTimelineChart(result: PacingResult): ChartSpec {
         sort: lines,
         scale: { domain: lines, range: dashes },
       },
+    },
+  };
+}
+
+/**
+ * Learning a limit that changes: for each learner, requests sent and accepted per second
+ * against the server's limit over time, with every 429 marked below the curves.
+ *
+ * @example Drawing the learning chart
+ * ```ts
+ * import { simulateAdaptive } from "./adaptive.ts";
+ * import { adaptiveChart, renderSvg } from "./charts.ts";
+ *
+ * const result = await simulateAdaptive({ phases: [{ ratePerSecond: 10, durationMs: 3_000 }] });
+ * const svg = await renderSvg(adaptiveChart(result));
+ * console.log(svg.includes("429")); // true
+ * ```
+ */
+export function adaptiveChart(result: AdaptiveResult): ChartSpec {
+  const { phases, burst, binMs, concurrency } = result.settings;
+  const series = ["sent per second", "accepted per second", "the server's limit", "a 429"];
+  const perSecond = 1000 / binMs;
+  const endS = phases.reduce((sum, p) => sum + p.durationMs, 0) / 1000;
+  const values: Array<{ learner: string; series: string; second: number; rate?: number }> = [];
+  for (const t of result.timelines) {
+    const learner = ADAPTIVE_LABELS[t.learner];
+    const rate = (s: string, counts: number[]) =>
+      counts.forEach((n, i) =>
+        values.push({ learner, series: s, second: i / perSecond, rate: n * perSecond })
+      );
+    rate(series[0]!, t.sent);
+    rate(series[1]!, t.accepted);
+    let startS = 0;
+    for (const phase of phases) {
+      values.push({ learner, series: series[2]!, second: startS, rate: phase.ratePerSecond });
+      startS += phase.durationMs / 1000;
+    }
+    values.push({ learner, series: series[2]!, second: endS, rate: phases.at(-1)!.ratePerSecond });
+    for (const ms of t.throttledAtMs) {
+      values.push({ learner, series: series[3]!, second: ms / 1000 });
+    }
+  }
+  const color = {
+    field: "series",
+    type: "nominal" as const,
+    title: null,
+    scale: { domain: series, range: ["#a0cbe8", COLORS.politely, "#555", COLORS.naive] },
+  };
+  const x = {
+    field: "second",
+    type: "quantitative" as const,
+    title: "time (s)",
+    scale: { domain: [0, endS], nice: false },
+  };
+  const limits = phases.map((p) => `${p.ratePerSecond}/s`).join(" → ");
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: `An unknown limit that changes: ${limits} (burst ${burst}, no hints)`,
+      subtitle:
+        `virtual time, each learner's own code in the same loop (${concurrency} in flight); ` +
+        "ticks at the bottom: 429s",
+    },
+    config: CONFIG,
+    data: { values },
+    facet: {
+      row: {
+        field: "learner",
+        type: "nominal",
+        sort: result.timelines.map((t) => ADAPTIVE_LABELS[t.learner]),
+        title: null,
+        header: {
+          labelAngle: 0,
+          labelAlign: "left",
+          labelAnchor: "start",
+          labelOrient: "top",
+        },
+      },
+    },
+    spacing: 10,
+    spec: {
+      width: 640,
+      height: 150,
+      layer: [
+        {
+          transform: [{ filter: `datum.series !== '${series[3]}'` }],
+          mark: { type: "line", interpolate: "step-after" },
+          encoding: {
+            x,
+            y: { field: "rate", type: "quantitative", title: "requests/s" },
+            color,
+            strokeDash: {
+              field: "series",
+              type: "nominal",
+              title: null,
+              scale: { domain: series, range: [[1, 0], [1, 0], [4, 3], [1, 0]] },
+            },
+          },
+        },
+        {
+          transform: [{ filter: `datum.series === '${series[3]}'` }],
+          mark: { type: "tick", orient: "vertical", size: 10, thickness: 1 },
+          encoding: { x, y: { datum: 0 }, color },
+        },
+      ],
     },
   };
 }

@@ -7,10 +7,12 @@
 import type { ArticleResult } from "./article.ts";
 import { AWS_REFERENCE_AT_100, type ContentionResult } from "./contention.ts";
 import type { PacingResult } from "./pacing.ts";
+import type { AdaptiveResult } from "./adaptive.ts";
 
 export type * from "./article.ts";
 export type * from "./contention.ts";
 export type * from "./pacing.ts";
+export type * from "./adaptive.ts";
 
 function table(header: string[], rows: string[][], alignRight: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -145,6 +147,42 @@ export function formatPacing(result: PacingResult): string {
       ["tasks", "approach", "requests", "429s", "time", "ideal"],
       rows,
       [true, false, true, true, true, true],
+    ),
+  ].join("\n");
+}
+
+/**
+ * The learning simulation as a table: per learner and per phase of the limit, the accepted
+ * rate against the limit and the share of requests answered 429.
+ *
+ * @example Printing the table
+ * ```ts
+ * import { simulateAdaptive } from "./adaptive.ts";
+ * import { formatAdaptive } from "./report.ts";
+ *
+ * console.log(formatAdaptive(await simulateAdaptive({ phases: [{ ratePerSecond: 10, durationMs: 5_000 }] })));
+ * ```
+ */
+export function formatAdaptive(result: AdaptiveResult): string {
+  const { burst, concurrency, roundTripMs } = result.settings;
+  const rows = result.timelines.flatMap((t) =>
+    t.phases.map((p) => [
+      t.learner,
+      `${p.ratePerSecond}/s`,
+      `${p.acceptedPerSecond.toFixed(1)}/s`,
+      `${((100 * p.acceptedPerSecond) / p.ratePerSecond).toFixed(0)}%`,
+      int(p.sent),
+      int(p.throttled),
+      `${p.sent === 0 ? "0.0" : ((100 * p.throttled) / p.sent).toFixed(1)}%`,
+    ])
+  );
+  return [
+    `adaptive: an unknown limit that changes (burst ${burst}, no hints), ${concurrency} in flight, ` +
+    `${roundTripMs} ms round trip`,
+    table(
+      ["learner", "limit", "accepted", "of limit", "sent", "429s", "429 share"],
+      rows,
+      [false, true, true, true, true, true, true],
     ),
   ].join("\n");
 }
