@@ -3,7 +3,7 @@
  * AWS SDK's (`DefaultRateLimiter` of `@smithy/util-retry`, CUBIC) each drive the same send
  * loop against a strict server whose limit moves (by default 20/s, then 8/s, then 30/s).
  *
- * The loop is the {@linkcode Limiter} contract and nothing more: `concurrency` workers each
+ * The loop is the `Limiter` contract and nothing more: `concurrency` workers each
  * take a token, send (the request reaches the server half a round trip later, the answer
  * comes back after the other half), and tell the limiter the answer with `observe`; a
  * throttled request is sent again. The server is a {@linkcode TokenBucket} asked with
@@ -17,7 +17,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import { FakeClock } from "../core/fake_clock.ts";
-import type { Limiter, LimiterOutcome } from "../core/limiter.ts";
+import type { LimiterOutcome } from "../core/limiter.ts";
 import { AdaptiveLimiter, TokenBucket } from "../core/mod.ts";
 import { DefaultRateLimiter } from "../deps/smithy_util_retry.ts";
 
@@ -39,10 +39,19 @@ export const ADAPTIVE_LEARNERS: readonly AdaptiveLearner[] = Object.freeze(
 );
 
 /**
+ * What the loop needs of a learner: a token before each request, and each answer after it.
+ * Any `Limiter` is one.
+ */
+interface Learner {
+  take(): Promise<void>;
+  observe?(outcome: LimiterOutcome): void;
+}
+
+/**
  * politely's learner for a limit nobody told it, as the root module exports it: the one place
  * to change when the learner's name or options change.
  */
-function politelyLearner(clock: Clock): Limiter {
+function politelyLearner(clock: Clock): Learner {
   return new AdaptiveLimiter({ clock });
 }
 
@@ -55,7 +64,7 @@ type TimerSeam = { setTimeoutFn: (callback: () => void, delayMs: number) => unkn
  * `take` is its `getSendToken`; `observe` is `updateClientSendingRate` with a throttling error
  * or with nothing, as its `AdaptiveRetryStrategy` calls it.
  */
-function awsLearner(clock: Clock): Limiter {
+function awsLearner(clock: Clock): Learner {
   // Its public methods, plus the time seam that its types keep private.
   type WithTimeSeam = {
     getSendToken(): Promise<void>;
@@ -220,7 +229,7 @@ export async function simulateAdaptive(options: AdaptiveOptions = {}): Promise<A
 /** The send loop against the changing server, until the last phase ends. */
 async function runLoop(
   clock: Clock,
-  limiter: Limiter,
+  limiter: Learner,
   settings: Required<AdaptiveOptions>,
 ): Promise<Omit<AdaptiveTimeline, "learner">> {
   const { phases, burst, concurrency, roundTripMs, binMs } = settings;
