@@ -10,7 +10,7 @@
  */
 
 import { JournalReader } from "./journal_reader.ts";
-import { readReceipts, receiptKey, type StoredReceipt } from "./receipts_file.ts";
+import { forEachReceipt, receiptKey } from "./receipts_file.ts";
 import { receiptsPathFor, unmatchedPathFor } from "./receipts_app.ts";
 import { FINAL_STATUSES, type StatusReceipt } from "./status_receipt.ts";
 
@@ -59,7 +59,7 @@ export interface DeliveryReport {
   errors: Record<string, number>;
   /** Total price by currency, as decimal strings (`{ "EUR": "9.99" }`). */
   prices: Record<string, string>;
-  /** Receipts read (all files, duplicates across files counted once). */
+  /** Receipts of this campaign read: its own file's, and the shared file's that match it. */
   receipts: number;
   /**
    * Messages with receipts in this campaign's receipts file that its journal does not know
@@ -84,38 +84,49 @@ export interface DeliveryReport {
  * ```
  */
 export async function makeDeliveryReport(journalPath: string): Promise<DeliveryReport> {
-  // Receipts first: a receipt is then never newer than the journal it is matched against.
   const own = receiptsPathFor(journalPath);
   const shared = unmatchedPathFor(journalPath);
-  const ownReceipts = await readReceipts(own);
-  const sharedReceipts = await readReceipts(shared);
-  const journal = await JournalReader.open(journalPath);
-
   const files = [];
   for (const path of [own, shared]) {
     if (await exists(path)) files.push(path);
   }
-  const byNumber = new Map<string, StatusReceipt[]>();
-  const seen = new Set<string>();
-  const unknown = new Set<string>();
-  for (
-    const [stored, fromOwn] of [
-      ...ownReceipts.map((s): [StoredReceipt, boolean] => [s, true]),
-      ...sharedReceipts.map((s): [StoredReceipt, boolean] => [s, false]),
-    ]
-  ) {
-    const { receipt } = stored;
-    const key = receiptKey(receipt);
-    if (seen.has(key)) continue;
-    seen.add(key);
+  const journal = await JournalReader.open(journalPath);
+  const folds = new Map<string, NumberFold>();
+  // Receipts whose message the journal did not know yet (the webhook can overtake the
+  // journal's write): tried again after one more read of the journal.
+  let later: Array<{ receipt: StatusReceipt; fromOwn: boolean }> = [];
+  let receipts = 0;
+  const fold = (to: string, receipt: StatusReceipt, fromOwn: boolean): void => {
+    if (!fromOwn) receipts++; // the own file's are all counted, matched or not
+    foldReceipt(folds, to, receipt);
+  };
+  const take = (receipt: StatusReceipt, fromOwn: boolean): void => {
     const to = journal.numberOf(receipt);
-    if (to === undefined) {
-      if (fromOwn) unknown.add(receipt.messageUuid);
-      continue;
+    if (to === undefined) later.push({ receipt, fromOwn });
+    else fold(to, receipt, fromOwn);
+  };
+  // The server writes a receipt to one file, but a retry after a restart may land in the
+  // other: the shared file's keys (few) are kept so that the own file skips them.
+  const sharedKeys = new Set<string>();
+  await forEachReceipt(shared, ({ receipt }) => {
+    sharedKeys.add(receiptKey(receipt));
+    take(receipt, false);
+  });
+  await forEachReceipt(own, ({ receipt }) => {
+    if (sharedKeys.has(receiptKey(receipt))) return;
+    receipts++;
+    take(receipt, true);
+  });
+  const unknown = new Set<string>();
+  if (later.length > 0) {
+    await journal.refresh();
+    const retry = later;
+    later = [];
+    for (const { receipt, fromOwn } of retry) {
+      const to = journal.numberOf(receipt);
+      if (to !== undefined) fold(to, receipt, fromOwn);
+      else if (fromOwn) unknown.add(receipt.messageUuid);
     }
-    const list = byNumber.get(to) ?? [];
-    list.push(receipt);
-    byNumber.set(to, list);
   }
 
   const report: DeliveryReport = {
@@ -132,14 +143,14 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
     notAccepted: { failed: 0, uncertain: 0, pending: 0 },
     errors: {},
     prices: {},
-    receipts: seen.size,
+    receipts,
     unknownMessages: unknown.size,
   };
   const totals = new Map<string, bigint>();
   for (const [to, state] of journal.numbers) {
-    const receipts = (byNumber.get(to) ?? []).sort(byTimestamp);
+    const fold = folds.get(to);
     if (state.state !== "accepted") {
-      if (receipts.length === 0) {
+      if (fold === undefined) {
         report.notAccepted[state.state]++;
         continue;
       }
@@ -147,10 +158,10 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
       report.acceptedPerReceipt++;
     }
     report.accepted++;
-    const final = receipts.filter((receipt) => FINAL_STATUSES.has(receipt.status)).at(-1);
+    const final = fold?.final;
     if (final === undefined) {
       report.waiting++;
-      if (receipts.some((receipt) => receipt.status === "submitted")) report.submitted++;
+      if (fold?.submitted) report.submitted++;
     } else {
       const status = final.status as "delivered" | "rejected" | "undeliverable";
       report[status]++;
@@ -161,19 +172,42 @@ export async function makeDeliveryReport(journalPath: string): Promise<DeliveryR
         report.errors[reason] = (report.errors[reason] ?? 0) + 1;
       }
     }
-    // Each message is paid once: its latest priced receipt (a resent number may have two).
-    const priceOf = new Map<string, { currency: string; amount: string }>();
-    for (const receipt of receipts) {
-      if (receipt.price) priceOf.set(receipt.messageUuid, receipt.price);
-    }
-    for (const { currency, amount } of priceOf.values()) {
-      totals.set(currency, (totals.get(currency) ?? 0n) + toUnits(amount));
+    for (const { price } of fold?.prices.values() ?? []) {
+      totals.set(price.currency, (totals.get(price.currency) ?? 0n) + toUnits(price.amount));
     }
   }
   for (const [currency, units] of [...totals].sort(([a], [b]) => a.localeCompare(b))) {
     report.prices[currency] = fromUnits(units);
   }
   return report;
+}
+
+/** What the receipts of one number add up to; only this much is kept per number. */
+interface NumberFold {
+  /** The latest final receipt (by Vonage's timestamp). */
+  final?: StatusReceipt;
+  /** Whether a `submitted` receipt came. */
+  submitted: boolean;
+  /** Per message (a resent number may have two), its latest priced receipt. */
+  prices: Map<string, StatusReceipt & { price: { currency: string; amount: string } }>;
+}
+
+function foldReceipt(folds: Map<string, NumberFold>, to: string, receipt: StatusReceipt): void {
+  let fold = folds.get(to);
+  if (fold === undefined) {
+    fold = { submitted: false, prices: new Map() };
+    folds.set(to, fold);
+  }
+  if (receipt.status === "submitted") fold.submitted = true;
+  if (FINAL_STATUSES.has(receipt.status)) {
+    if (fold.final === undefined || byTimestamp(fold.final, receipt) <= 0) fold.final = receipt;
+  }
+  if (receipt.price !== undefined) {
+    const before = fold.prices.get(receipt.messageUuid);
+    if (before === undefined || byTimestamp(before, receipt) <= 0) {
+      fold.prices.set(receipt.messageUuid, { ...receipt, price: receipt.price });
+    }
+  }
 }
 
 /** Order by Vonage's timestamp; ISO 8601 in UTC sorts as text, anything else as a date. */

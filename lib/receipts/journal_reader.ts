@@ -8,6 +8,7 @@
  */
 
 import { campaignTag, parseClientRef } from "../send/client_ref.ts";
+import { forEachLine } from "./json_lines.ts";
 
 /**
  * A number's state as the journal tells it (the same folding `send` does on resume).
@@ -85,27 +86,9 @@ export class JournalReader {
       throw error;
     }
     using _file = file;
-    await file.seek(this.#offset, Deno.SeekMode.Start);
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(64 * 1024);
-    for (;;) {
-      const count = await file.read(buffer);
-      if (count === null) break;
-      chunks.push(buffer.slice(0, count));
-    }
-    const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-    let at = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    const end = bytes.lastIndexOf(10) + 1;
-    if (end === 0) return 0;
-    this.#offset += end;
-    const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n");
-    lines.pop();
-    for (const line of lines) await this.#apply(line);
-    return lines.length;
+    const read = await forEachLine(file, this.#offset, (line) => this.#apply(line));
+    this.#offset = read.end;
+    return read.lines;
   }
 
   /**

@@ -19,6 +19,7 @@
 
 import { dirname } from "node:path";
 import { type Clock, realClock } from "../core/clock.ts";
+import { forEachLine } from "./json_lines.ts";
 import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
 
 const VERSION = 1;
@@ -201,21 +202,25 @@ export class ReceiptsFile implements AsyncDisposable {
             `serve each campaign from one server only.`,
         );
       }
-      const bytes = await readAll(file);
-      const { lines, tornFrom } = splitLines(bytes);
       const keys = new Set<string>();
       const tokens = new Map<string, number>();
-      lines.forEach((line, index) => {
-        const record = parseLine(line, path, index + 1);
+      let lineNumber = 0;
+      let records = 0;
+      const read = await forEachLine(file, 0, (line) => {
+        lineNumber++;
+        if (line.trim() === "") return;
+        records++;
+        const record = parseLine(line, path, lineNumber);
         if (record.type === "receipt") {
           keys.add(record.key);
           tokens.set(record.jti, record.iat * 1000);
         }
       });
       const receipts = new ReceiptsFile(path, file, keys, tokens, clock);
-      if (tornFrom !== undefined) await file.truncate(tornFrom);
+      // A torn tail was never acknowledged (the fsync comes first): Vonage sends it again.
+      if (read.torn) await file.truncate(read.end);
       await file.seek(0, Deno.SeekMode.End);
-      if (lines.length === 0) {
+      if (records === 0) {
         const header = { type: "receipts", version: VERSION, createdAt: iso(clock.now()) };
         await receipts.#append(JSON.stringify(header) + "\n");
       }
@@ -362,23 +367,48 @@ export interface StoredReceipt {
  * ```
  */
 export async function readReceipts(path: string): Promise<StoredReceipt[]> {
-  let bytes: Uint8Array;
+  const stored: StoredReceipt[] = [];
+  await forEachReceipt(path, (receipt) => void stored.push(receipt));
+  return stored;
+}
+
+/**
+ * Like {@linkcode readReceipts}, one receipt at a time, so memory stays flat for a file
+ * of any length.
+ *
+ * @example Counting delivered receipts
+ * ```ts
+ * import { forEachReceipt } from "./receipts_file.ts";
+ *
+ * let delivered = 0;
+ * await forEachReceipt("no-such-file.receipts.jsonl", ({ receipt }) => {
+ *   if (receipt.status === "delivered") delivered++;
+ * });
+ * console.log(delivered); // 0
+ * ```
+ */
+export async function forEachReceipt(
+  path: string,
+  onReceipt: (stored: StoredReceipt) => void,
+): Promise<void> {
+  let file: Deno.FsFile;
   try {
-    bytes = await Deno.readFile(path);
+    file = await Deno.open(path, { read: true });
   } catch (error: unknown) {
-    if (error instanceof Deno.errors.NotFound) return [];
+    if (error instanceof Deno.errors.NotFound) return;
     throw error;
   }
-  const { lines } = splitLines(bytes);
-  const stored: StoredReceipt[] = [];
-  lines.forEach((line, index) => {
-    const record = parseLine(line, path, index + 1);
+  using _file = file;
+  let lineNumber = 0;
+  await forEachLine(file, 0, (line) => {
+    lineNumber++;
+    if (line.trim() === "") return;
+    const record = parseLine(line, path, lineNumber);
     if (record.type !== "receipt") return;
     const parsed = parseStatusReceipt(record.body);
-    if (!parsed.ok) throw damaged(path, index + 1);
-    stored.push({ receipt: parsed.receipt, receivedAt: record.receivedAt });
+    if (!parsed.ok) throw damaged(path, lineNumber);
+    onReceipt({ receipt: parsed.receipt, receivedAt: record.receivedAt });
   });
-  return stored;
 }
 
 type FileRecord =
@@ -432,36 +462,6 @@ function damaged(path: string, lineNumber: number): ReceiptsFileError {
     `The receipts file ${path} is damaged: line ${lineNumber} is not a receipt. Move it aside ` +
       `and look at it; receipts in it would otherwise be lost.`,
   );
-}
-
-/**
- * Whole lines, and where a torn last line (no newline: a crash mid-write, or a write in
- * progress) starts. Blank lines are skipped.
- */
-function splitLines(bytes: Uint8Array): { lines: string[]; tornFrom: number | undefined } {
-  const end = bytes.lastIndexOf(10) + 1;
-  const text = new TextDecoder().decode(bytes.subarray(0, end));
-  const lines = text.split("\n").filter((line) => line.trim() !== "");
-  return { lines, tornFrom: end < bytes.length ? end : undefined };
-}
-
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const buffer = new Uint8Array(64 * 1024);
-  for (;;) {
-    const count = await file.read(buffer);
-    if (count === null) break;
-    chunks.push(buffer.slice(0, count));
-    total += count;
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 function iso(ms: number): string {
