@@ -7,7 +7,8 @@
  *   adaptive learner (`DefaultRateLimiter` of `@smithy/util-retry`, CUBIC) in a worker pool of
  *   the same size with the same Vonage client: take a token, POST, tell the limiter the answer
  *   as the SDK's adaptive strategy does (`updateClientSendingRate`), send a throttled message
- *   again. Unknown limits of 5, 20 and 50/s; `--rate 40` (alone and with `--adaptive`) against
+ *   again. The SDK's own sleep before each retry (its standard strategy's, up to 1 s for a
+ *   first throttled retry, doubling) is left out: the learners are compared, not the retries. Unknown limits of 5, 20 and 50/s; `--rate 40` (alone and with `--adaptive`) against
  *   20/s; a burst-1 server at exactly `--rate 20`; the known limit (burst 2) as the control.
  * - **library**: 100 POSTs at 20/s through `politeFetch` with `new TokenBucket({ ratePerSecond:
  *   20 })` (the README's way), bottleneck (`minTime` 50 ms) + p-retry, and p-throttle (20 per
