@@ -5,11 +5,16 @@
  * @module
  */
 
+import { closestName } from "./lib/cli/did_you_mean.ts";
 import { UsageError } from "./lib/cli/usage_error.ts";
+import { VERSION } from "./lib/cli/version.ts";
 
-const HELP = `politely — send to rate-limited APIs as fast as they allow, never faster
+const HELP = `politely ${VERSION}: send to rate-limited APIs as fast as they allow, never faster
 
-Usage: deno run --allow-net --allow-read --allow-env --allow-write main.ts <command> [options]
+Usage: main.ts <command> [options], run as
+  deno run -A main.ts <command>          in a clone of the repository
+  deno run -A <URL>/main.ts <command>    by URL, with no clone and no config
+  politely <command>                     after deno install -g -A -n politely <URL>/main.ts
 
 Commands:
   send RECIPIENTS|-   send one SMS per recipient through the Vonage Messages API
@@ -18,6 +23,10 @@ Commands:
   mock                run a local mock of the Vonage Messages API with a real rate limit
   demo                the whole flow against an in-process mock: naive vs polite
   simulate            the article's backoff graphs, the AWS contention study, pacing, learning
+
+Options:
+  -h, --help          this help ('main.ts help COMMAND' for a command's)
+  -V, --version       print the version
 
 Run 'main.ts <command> --help' for a command's options.
 `;
@@ -35,12 +44,30 @@ const commands: Record<string, () => Promise<Command>> = {
 
 async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    console.log(HELP);
-    return name === undefined ? 2 : 0;
+  if (name === undefined) {
+    // Usage that answers a mistake goes where mistakes go.
+    console.error(HELP);
+    return 2;
   }
-  const load = commands[name];
-  if (!load) throw new UsageError(`unknown command '${name}'; run 'main.ts --help' for the list`);
+  if (name === "--version" || name === "-V") {
+    console.log(`politely ${VERSION}`);
+    return 0;
+  }
+  if (name === "help" && rest[0] !== undefined) return await main([rest[0], "--help"]);
+  if (name === "help" || name === "--help" || name === "-h") {
+    console.log(HELP);
+    return 0;
+  }
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (load === undefined) {
+    const flag = name.startsWith("-");
+    const guess = closestName(name, flag ? ["--help", "--version"] : Object.keys(commands));
+    throw new UsageError(
+      `unknown ${flag ? "option" : "command"} '${name}'` +
+        (guess === undefined ? "" : ` (did you mean ${guess}?)`) +
+        "; run 'main.ts --help' for the list",
+    );
+  }
   return await (await load())(rest);
 }
 

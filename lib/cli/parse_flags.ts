@@ -1,12 +1,14 @@
 /**
  * Flag parsing shared by every `main.ts` command: `node:util`'s `parseArgs`
  * in strict mode, with its errors turned into one-line {@linkcode UsageError}s
- * that end by pointing at the command's `--help`.
+ * that suggest the flag meant ("did you mean --rate?") and end by pointing at
+ * the command's `--help`.
  *
  * @module
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { closestName } from "./did_you_mean.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** The flag table of a command, as `parseArgs` takes it. */
@@ -39,7 +41,9 @@ export function parseFlags<const T extends FlagOptions>(
     return { values, positionals };
   } catch (error: unknown) {
     const text = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`${command}: ${describe(text, args)}; see 'main.ts ${command} --help'`);
+    throw new UsageError(
+      `${command}: ${describe(text, args, options)}; see 'main.ts ${command} --help'`,
+    );
   }
 }
 
@@ -47,9 +51,16 @@ export function parseFlags<const T extends FlagOptions>(
  * One line for a `parseArgs` error: its messages run over several lines and talk
  * about positionals after `--`, which is no help to someone who mistyped a flag.
  */
-function describe(message: string, args: string[]): string {
+function describe(message: string, args: string[], options: FlagOptions): string {
   const unknown = /^Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown option '${unknown[1]}'`;
+  if (unknown) {
+    const typed = unknown[1]!;
+    // A one-letter flag is too short to guess from; a long one is matched among long ones.
+    const guess = typed.startsWith("--")
+      ? closestName(typed, Object.keys(options).map((name) => `--${name}`))
+      : undefined;
+    return `unknown option '${typed}'` + (guess === undefined ? "" : ` (did you mean ${guess}?)`);
+  }
   const ambiguous = /^Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(message);
   if (ambiguous) {
     // `--latency -5`: node:util will not take a value that looks like a flag.

@@ -63,9 +63,20 @@ Scale-out (several workers, on one machine or many):
                          Not with --adaptive.
   --redis-worker NAME    this worker's name in the queue (default HOST:JOURNAL-PATH); keep
                          it stable across restarts and unique among running workers
-  --redis-reclaim-after S  take over a silent (dead) worker's entries after S seconds
+  --redis-reclaim-after S
+                         take over a silent (dead) worker's entries after S seconds
                          (default 60; the same on every worker). What it may have sent is
                          recorded uncertain, never sent twice (unless --resend-uncertain)
+
+Examples:
+  # Against the local mock (start 'main.ts mock --write-private-key mock.key' first):
+  VONAGE_APPLICATION_ID=politely-mock-app VONAGE_PRIVATE_KEY_PATH=mock.key \\
+    main.ts send fixtures/recipients.csv --text "Hi {{name}}" --from Acme \\
+    --base-url http://127.0.0.1:8787
+  # Check a list of British numbers, the text and the credentials; send nothing:
+  main.ts send people.csv --text "Hi {{name}}" --from Acme --default-country GB --dry-run
+  # Send it at 30 a second; run the same line again to finish after a stop or a crash:
+  main.ts send people.csv --text "Hi {{name}}" --from Acme --default-country GB --rate 30
 
 Credentials: VONAGE_APPLICATION_ID, and VONAGE_PRIVATE_KEY_PATH (the private.key
 file) or VONAGE_PRIVATE_KEY (the PEM text).
