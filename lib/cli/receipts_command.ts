@@ -10,6 +10,7 @@ import { receiptsPathFor, unmatchedPathFor } from "../receipts/receipts_app.ts";
 import { type ReceiptsServer, serveReceipts } from "../receipts/serve_receipts.ts";
 import { parseFlags, positiveNumber } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
+import { ThrottledLog } from "./throttled_log.ts";
 import { waitForStop } from "./wait_for_stop.ts";
 
 /** The variable the signature secret is read from when `--signature-secret` is not given. */
@@ -126,6 +127,8 @@ export async function runReceiptsCommand(
   const signatureSecret = readSecret(values["signature-secret"]);
   const hostname = values.host ?? "127.0.0.1";
 
+  // A flood of one refusal (a wrong secret, a prober) is a line per 10 s, not per request.
+  const problems = new ThrottledLog(stderr);
   let server: ReceiptsServer;
   try {
     server = await serveReceipts({
@@ -134,7 +137,7 @@ export async function runReceiptsCommand(
       port,
       hostname,
       maxAgeMs,
-      onProblem: (line) => stderr(`receipts: ${line}`),
+      onProblem: (line) => problems.write(`receipts: ${line}`),
     });
   } catch (error: unknown) {
     if (error instanceof Deno.errors.AddrInUse) {
@@ -175,6 +178,7 @@ export async function runReceiptsCommand(
   } finally {
     stop.dispose();
     await server.shutdown();
+    problems.flush();
   }
   const stats = server.stats();
   stdout(

@@ -251,7 +251,7 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
     );
     if (!verdict.ok) return refuse(verdict.reason);
     if (!seenTokens.claim(verdict.jti, verdict.issuedAtMs)) {
-      return refuse(`the token ${verdict.jti} was used before: a replay`);
+      return refuse("the token was used before: a replay");
     }
     let body: unknown;
     try {
