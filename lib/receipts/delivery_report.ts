@@ -1,10 +1,9 @@
 /**
  * A campaign's delivery figures: its journal (what Vonage accepted) joined with its
- * receipts (what became of each accepted message), matched by `message_uuid` or by the
- * `client_ref` `send` sets. Every accepted recipient is counted exactly once: by its final receipt (`delivered`, `rejected`, `undeliverable`; the
- * latest by Vonage's timestamp if there are several) or as still waiting. Its price is
- * taken once, from its latest receipt that carries one. Both files are read without
- * locks, so a report can be made while `send` and the receipts server are running.
+ * receipts (what became of each message), matched by `message_uuid` or by the `client_ref`
+ * `send` sets. Each accepted recipient counts once: by its latest final receipt, or as
+ * still waiting; each message's price once. Both files are read without locks, a chunk at
+ * a time, so a report can be made while `send` and the receipts server are running.
  *
  * @module
  */

@@ -1,17 +1,7 @@
 /**
- * The receipts server as a Hono app: it takes Vonage's signed status webhooks for one or
- * more campaigns, refuses (401) every one whose signature, body hash or age does not
- * hold and every replayed token, and answers 200 only once the receipt is on disk in the
- * campaign's receipts file. Vonage retries a webhook answered 5xx or not at all, so a
- * receipt is never lost: at worst it comes twice, and is written once.
- *
- * A receipt goes to the campaign whose journal holds its `message_uuid`, or whose tag its
- * `client_ref` carries (see `lib/send/client_ref.ts`); with a single campaign, everything
- * goes to that campaign's file. Matching happens again when the
- * report is made, so a receipt that overtakes its journal line (Vonage can be faster
- * than `send`'s fsync) is not lost either. With several campaigns, a receipt no journal
- * knows yet goes to `unmatched.receipts.jsonl` beside the first journal, which
- * `main.ts report` reads too.
+ * The receipts server as a Hono app: Vonage's signed status webhooks in, each verified
+ * (401 otherwise) and written once to its campaign's receipts file before the 200, so
+ * Vonage's retries make sure none is lost. The design: `docs/receipts.md`.
  *
  * @module
  */

@@ -1,18 +1,8 @@
 /**
- * The receipts file: every verified status webhook for one campaign, beside its journal
- * (`people.csv.journal.jsonl.receipts.jsonl`). Append-only JSON Lines, written with one
- * `write` and one `fdatasync` per batch (group commit) before any webhook is answered,
- * so a receipt Vonage was told we have is on disk. The journal stays `send`'s alone (it
- * holds an exclusive lock on it); this file is the receipts server's, under its own lock.
- *
- * ```text
- * {"type":"receipts","version":1,"createdAt":"…"}
- * {"type":"receipt","key":"<uuid> delivered <timestamp>","jti":"…","iat":1764590400,"receivedAt":"…","body":{…}}
- * ```
- *
- * `key` names a receipt: the same status of the same message at the same time is one
- * receipt however often it is delivered, and is written once. A torn last line (a
- * crash mid-write) is dropped on open; readers skip it.
+ * The receipts file beside a campaign's journal (`JOURNAL.receipts.jsonl`): append-only
+ * JSON Lines, a header and then one line per receipt, fsynced in group commits before any
+ * webhook is answered, under the receipts server's own lock (the journal stays `send`'s).
+ * Format and crash behaviour: `docs/receipts.md`.
  *
  * @module
  */
