@@ -46,6 +46,23 @@ export interface TakeOptions {
 export type LimiterOutcome = "accepted" | "throttled";
 
 /**
+ * What a throttling answer said besides "no", for {@linkcode Limiter.observe}.
+ *
+ * @example Passing on a limit the server stated
+ * ```ts
+ * import type { ObserveDetail } from "./limiter.ts";
+ *
+ * // RateLimit-Policy: "default";q=100;w=10 is 10 requests a second.
+ * const detail: ObserveDetail = { limitPerSecond: 100 / 10 };
+ * console.log(detail.limitPerSecond); // 10
+ * ```
+ */
+export interface ObserveDetail {
+  /** The server's request limit per second, when it stated one (e.g. `RateLimit-Policy`). */
+  limitPerSecond?: number;
+}
+
+/**
  * Anything that can pace requests: wait for `n` tokens before each request.
  *
  * @example Pacing a loop with any limiter
