@@ -5,9 +5,12 @@ import type { Limiter, LimiterOutcome, TakeOptions } from "../lib/core/limiter.t
 import { defaultClassify, failedBeforeSending, politeFetch } from "../lib/core/polite_fetch.ts";
 import { RetryError } from "../lib/core/retry.ts";
 import { TokenBucket } from "../lib/core/token_bucket.ts";
+import { createRandom } from "../lib/core/seeded_random.ts";
 
 /** A limiter that grants at once and writes down what it was told, and when. */
 class RecordingLimiter implements Limiter {
+  readonly ratePerSecond = Infinity;
+  readonly burst = Infinity;
   takes: number[] = [];
   pauses: Array<{ atMs: number; ms: number }> = [];
   observed: LimiterOutcome[] = [];
@@ -96,9 +99,23 @@ Deno.test("politeFetch() waits exactly the Retry-After of a 429, pauses the limi
   assert.ok(throttled.cancelled(), "the retried-past body was cancelled");
 });
 
-Deno.test("politeFetch() pauses the limiter for the computed backoff when a 429 has no hint", async () => {
+/** A limiter that paces nothing and cannot learn: it only takes and pauses. */
+class PausingLimiter implements Limiter {
+  readonly ratePerSecond = Infinity;
+  readonly burst = Infinity;
+  pauses: Array<{ atMs: number; ms: number }> = [];
+  constructor(readonly clock: Clock) {}
+  take(): Promise<void> {
+    return Promise.resolve();
+  }
+  pause(ms: number): void {
+    this.pauses.push({ atMs: this.clock.now(), ms });
+  }
+}
+
+Deno.test("politeFetch() pauses a limiter that cannot learn for the computed backoff when a 429 has no hint", async () => {
   const clock = new FakeClock();
-  const limiter = new RecordingLimiter(clock);
+  const limiter = new PausingLimiter(clock);
   const { fetch, calls } = scriptedFetch(clock, [
     new Response(null, { status: 429 }),
     new Response(null, { status: 429 }),
@@ -449,4 +466,90 @@ Deno.test("politeFetch() pauses a shared TokenBucket so queued callers wait out 
     assert.ok(times[i]! - times[i - 1]! >= 100 - 1e-9, String(times));
   }
   assert.deepEqual(calls.map((c) => c.body).sort(), ["a", "a", "b", "c"]);
+});
+
+Deno.test("politeFetch() does not pause a learning limiter for a 429 without a hint: it tells it, and queues again at once", async () => {
+  const clock = new FakeClock();
+  const limiter = new RecordingLimiter(clock);
+  const { fetch, calls } = scriptedFetch(clock, [
+    new Response(null, { status: 429 }),
+    new Response(null, { status: 204 }),
+  ]);
+  const pending = politeFetch("http://api.test/", { fetch, clock, limiter });
+  await clock.runAll();
+  assert.equal((await pending).status, 204);
+  assert.deepEqual(calls.map((c) => c.atMs), [0, 0]);
+  assert.deepEqual(limiter.pauses, []);
+  assert.deepEqual(limiter.observed, ["throttled", "accepted"]);
+});
+
+Deno.test("politeFetch() passes on the limit a 429 states in RateLimit-Policy", async () => {
+  const clock = new FakeClock();
+  const limiter = new TokenBucket({ ratePerSecond: 50, clock });
+  const { fetch } = scriptedFetch(clock, [
+    new Response(null, { status: 429, headers: { "ratelimit-policy": '"default";q=100;w=10' } }),
+    new Response(null, { status: 204 }),
+  ]);
+  const pending = politeFetch("http://api.test/", { fetch, clock, limiter });
+  await clock.runAll();
+  assert.equal((await pending).status, 204);
+  // 100 per 10 s, less the learner's margin of 1%.
+  assert.ok(
+    limiter.ratePerSecond >= 9.9 && limiter.ratePerSecond <= 10,
+    `${limiter.ratePerSecond}`,
+  );
+});
+
+/**
+ * `count` POSTs at once through one TokenBucket at `ratePerSecond` (the README's
+ * quick start) against a strict server bucket of the same rate, in virtual
+ * time: requests arrive 2 ms after they leave plus exponential jitter (mean 0.6 ms).
+ */
+async function postsToStrictServer(serverBurst: number, seed: number) {
+  const count = 100;
+  const ratePerSecond = 20;
+  const clock = new FakeClock();
+  const server = new TokenBucket({ ratePerSecond, burst: serverBurst, clock });
+  const random = createRandom(seed);
+  let firstMs: number | undefined;
+  let lastAcceptedMs = 0;
+  let throttled = 0;
+  const fetch = async (): Promise<Response> => {
+    await clock.sleep(2 - 0.6 * Math.log(1 - random()));
+    firstMs ??= clock.now();
+    const accepted = server.tryTake();
+    if (accepted) lastAcceptedMs = clock.now();
+    else throttled++;
+    await clock.sleep(2);
+    return new Response(null, { status: accepted ? 201 : 429 });
+  };
+  const limiter = new TokenBucket({ ratePerSecond, clock });
+  const all = Promise.all(
+    Array.from(
+      { length: count },
+      () => politeFetch("http://api.test/", { method: "POST", body: "{}", limiter, clock, fetch }),
+    ),
+  );
+  await clock.runAll();
+  const statuses = (await all).map((response) => response.status);
+  const idealMs = ((count - 1) / ratePerSecond) * 1000;
+  return { ratio: (lastAcceptedMs - (firstMs ?? 0)) / idealMs, throttled, statuses };
+}
+
+Deno.test("politeFetch() with a TokenBucket at exactly a strict burst-1 server's rate learns a margin instead of stacking pauses", async () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const { ratio, throttled, statuses } = await postsToStrictServer(1, seed);
+    assert.ok(statuses.every((status) => status === 201), `seed ${seed}: all accepted`);
+    // Pausing one backoff per 429 took 9.14 × ideal with 51 × 429 (issue 14).
+    assert.ok(throttled < 5, `seed ${seed}: ${throttled} × 429`);
+    assert.ok(ratio <= 1.2, `seed ${seed}: ${ratio.toFixed(3)} × ideal`);
+  }
+});
+
+Deno.test("politeFetch() with a TokenBucket at exactly a burst-2 server's rate: ideal time, no 429", async () => {
+  for (const seed of [1, 2]) {
+    const { ratio, throttled } = await postsToStrictServer(2, seed);
+    assert.equal(throttled, 0);
+    assert.ok(ratio <= 1.001, `seed ${seed}: ${ratio.toFixed(4)} × ideal`);
+  }
 });

@@ -148,6 +148,31 @@ Deno.test("send --rate 20 against a strict 20/s burst 1 limit retries every 429 
   assertNeverFaster(stats.perSecond, 20);
   assertEachAcceptedOnce(server, list);
   assert.ok(summary.elapsedMs >= (100 - 1) / 20 * 1000 - 5, `elapsed ${summary.elapsedMs} ms`);
+  // The learned margin is a few percent; room for a loaded machine on top.
+  assert.ok(summary.elapsedMs < (99 / 20) * 1000 * 1.5, `elapsed ${summary.elapsedMs} ms`);
+});
+
+Deno.test("send --adaptive finds an unknown 20/s limit (burst 2, no hints) from below: few 429s, none sent twice", async () => {
+  await using dir = await tempDir();
+  await using server = await serveTestMock({ ratePerSecond: 20, burst: 2 });
+  const list = numbers(200);
+  const file = await writeList(`${dir.path}/recipients.txt`, list);
+
+  const run = await runSend(file, server.url, ["--adaptive", "--rate", "1000"]);
+
+  assert.equal(run.code, 0, run.stderr);
+  const summary = run.summary!;
+  assert.equal(summary.accepted, 200);
+  assert.equal(summary.attempts, 200 + summary.throttled);
+  // Slow start from 10/s, not a flood of 1000/s: a handful of 429s (bench/ has the figures).
+  assert.ok(summary.throttled <= 20, `${summary.throttled} 429s for 200 messages`);
+  const stats = server.stats();
+  assert.equal(stats.throttled, summary.throttled);
+  assertEachAcceptedOnce(server, list);
+  // Behavioural bounds only: it learned the limit instead of crawling below it.
+  const idealMs = (200 - 1) / 20 * 1000;
+  assert.ok(summary.elapsedMs < idealMs * 1.6, `elapsed ${summary.elapsedMs} ms, ideal ${idealMs}`);
+  for (const second of stats.perSecond) assert.ok(second.accepted <= 22, JSON.stringify(second));
 });
 
 Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each number once", async () => {

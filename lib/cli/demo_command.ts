@@ -104,7 +104,11 @@ async function runOnce(
     privateKey: keys.privateKey,
     baseUrl: server.url,
   });
-  const unpaced: Limiter = { take: () => Promise.resolve() };
+  const unpaced: Limiter = {
+    ratePerSecond: Infinity,
+    burst: Infinity,
+    take: () => Promise.resolve(),
+  };
   const polite = mode === "polite";
   const result = await runSendJob(recipients, {
     sendSms: (message, options) => client.sendSms(message, options),
@@ -112,13 +116,11 @@ async function runOnce(
     from: FROM,
     text: TEXT,
     journal: receipts?.journal ?? Journal.none(),
-    ratePerSecond,
     // The article queued every send at once and let Python `backoff` retry each
     // 429 after U(0, 2^n) seconds.
     concurrency: polite ? 16 : recipients.length,
     // The cap keeps the demo short; the article let delays grow without one.
     backoff: polite ? {} : { strategy: "exponential", jitter: "full", baseMs: 1000, capMs: 8000 },
-    easeOnThrottle: polite ? 0.02 : 0,
     paceDepartures: polite,
     random: createRandom(seed),
   });

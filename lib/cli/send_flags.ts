@@ -35,10 +35,12 @@ Message:
   --default-country CC   read national numbers of this country (ISO code: US, GB, DE)
   --price-per-segment P  price of one SMS part, to estimate the cost (any currency)
 Pacing and retries:
-  --rate N               requests per second (default 1: the US outbound SMS limit)
+  --rate N               requests per second at most (default 1: the US outbound SMS
+                         limit); 429s without a hint teach it a lower one when needed
   --burst N              requests allowed at once above the rate (default 1)
   --concurrency N        most requests in flight (default 16)
-  --adaptive             learn the real limit from 429s (never above --rate)
+  --adaptive             the limit is unknown: start at 10/s (or --rate if lower) and
+                         double until the first 429, then learn it (never above --rate)
   --max-time S           seconds one message may keep retrying (default 300)
   --max-tries N          attempts per message, counting the first (default: no limit)
   --backoff KIND         expo | fibo | constant | linear (default expo)

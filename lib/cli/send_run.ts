@@ -5,9 +5,8 @@
  * @module
  */
 
-import { AdaptiveLimiter } from "../core/adaptive_limiter.ts";
+import { LearningLimiter } from "../core/learning_limiter.ts";
 import type { Limiter } from "../core/limiter.ts";
-import { TokenBucket } from "../core/token_bucket.ts";
 import { type Journal, JournalError, type JournalState } from "../send/journal.ts";
 import { formatSummary, Progress, type SendSummary, stderrWriter } from "../send/progress.ts";
 import {
@@ -35,14 +34,24 @@ export interface SendPlan extends Omit<SendFlags, "journal"> {
   privateKey: CryptoKey;
 }
 
+/**
+ * Where `--adaptive` starts: a rate most APIs take (Vonage's default is 30
+ * requests/s per key), doubled about every 300 ms until the first 429.
+ */
+const ADAPTIVE_START_PER_SECOND = 10;
+
 /** Send to every good recipient; resolves to the exit code. */
 export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): Promise<number> {
   const shared = plan.shared;
-  const limiter: Limiter = shared !== undefined
-    ? shared.limiter
-    : plan.adaptive
-    ? new AdaptiveLimiter({ maxRatePerSecond: plan.ratePerSecond, maxBurst: plan.burst })
-    : new TokenBucket({ ratePerSecond: plan.ratePerSecond, burst: plan.burst });
+  const limiter: Limiter = shared !== undefined ? shared.limiter : new LearningLimiter({
+    ratePerSecond: plan.ratePerSecond,
+    burst: plan.burst,
+    // --adaptive: the limit is unknown and --rate only bounds it: find it from
+    // a modest start rather than flood the server with --rate's worth.
+    ...(plan.adaptive
+      ? { startPerSecond: Math.min(plan.ratePerSecond, ADAPTIVE_START_PER_SECOND) }
+      : {}),
+  });
   const client = createVonageClient({
     applicationId: plan.applicationId,
     privateKey: plan.privateKey,
@@ -81,10 +90,7 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
       concurrency: plan.concurrency,
       maxTimeMs: plan.maxTimeMs,
       maxTries: plan.maxTries,
-      ratePerSecond: plan.ratePerSecond,
-      burst: plan.burst,
       backoff: { strategy: plan.strategy, jitter: plan.jitter },
-      easeOnThrottle: plan.adaptive ? 0 : 0.02,
       retryUncertain: plan.retryUncertain,
       resendUncertain: plan.resendUncertain,
       signal: interrupts.signal,

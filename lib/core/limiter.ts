@@ -17,7 +17,7 @@
  *   const options: TakeOptions = { signal: AbortSignal.timeout(ms) };
  *   await limiter.take(1, options); // rejects with a TimeoutError if no token comes in time
  * }
- * await takeWithin({ take: () => Promise.resolve() }, 1_000);
+ * await takeWithin({ ratePerSecond: Infinity, burst: Infinity, take: () => Promise.resolve() }, 1_000);
  * ```
  */
 export interface TakeOptions {
@@ -40,7 +40,7 @@ export interface TakeOptions {
  *   const outcome: LimiterOutcome = status === 429 ? "throttled" : "accepted";
  *   limiter.observe?.(outcome); // only limiters that learn implement it
  * }
- * report({ take: () => Promise.resolve() }, 429);
+ * report({ ratePerSecond: Infinity, burst: Infinity, take: () => Promise.resolve() }, 429);
  * ```
  */
 export type LimiterOutcome = "accepted" | "throttled";
@@ -60,6 +60,12 @@ export type LimiterOutcome = "accepted" | "throttled";
 export interface ObserveDetail {
   /** The server's request limit per second, when it stated one (e.g. `RateLimit-Policy`). */
   limitPerSecond?: number;
+  /**
+   * How long the server asked to wait (`Retry-After`), when it did. The
+   * sender pauses the limiter for it; a learning limiter then takes no rate
+   * lesson from the 429, since the server said exactly when to come back.
+   */
+  retryAfterMs?: number;
 }
 
 /**
@@ -75,14 +81,31 @@ export interface ObserveDetail {
  *     await job();
  *   }
  * }
- * await sendAll({ take: () => Promise.resolve() }, [async () => {}]);
+ * const unpaced: Limiter = { ratePerSecond: Infinity, burst: Infinity, take: () => Promise.resolve() };
+ * await sendAll(unpaced, [async () => {}]);
  * ```
  */
 export interface Limiter {
+  /**
+   * The pace it grants at now, in requests per second (`Infinity` when it does
+   * not pace). A sender reads it to space its departures and size its
+   * backoff: the rate has one source of truth, the limiter.
+   */
+  readonly ratePerSecond: number;
+  /** How many requests it lets go at once after a quiet spell (`Infinity` when it does not pace). */
+  readonly burst: number;
   /** Wait until `n` tokens (default 1) are granted. */
   take(n?: number, options?: TakeOptions): Promise<void>;
-  /** A server said "stop": grant nobody a token before now + `ms`. */
-  pause?(ms: number): void;
-  /** Feedback after a request: lets an adaptive limiter learn the real limit. */
-  observe?(outcome: LimiterOutcome): void;
+  /**
+   * A server said how long to wait: grant nobody a token before now + `ms`.
+   * A limiter shared through a server may return a promise that settles when
+   * the pause is recorded there.
+   */
+  pause?(ms: number): void | Promise<void>;
+  /**
+   * Feedback after every answer that reached the server. A limiter that
+   * implements it learns from throttles itself (it slows its own pace), so a
+   * sender does not also pause it for a throttle without a server-given delay.
+   */
+  observe?(outcome: LimiterOutcome, detail?: ObserveDetail): void;
 }

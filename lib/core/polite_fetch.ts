@@ -9,8 +9,8 @@
 
 import type { BackoffOptions, BackoffStrategy, Jitter } from "./backoff.ts";
 import { type Clock, realClock } from "./clock.ts";
-import type { Limiter, LimiterOutcome, TakeOptions } from "./limiter.ts";
-import { serverDelayMs } from "./rate_limit_headers.ts";
+import type { Limiter, LimiterOutcome, ObserveDetail, TakeOptions } from "./limiter.ts";
+import { serverDelayMs, statedLimitPerSecond } from "./rate_limit_headers.ts";
 import {
   retry,
   type RetryDecisionContext,
@@ -279,6 +279,13 @@ export async function politeFetch(
   const method = (requestInit.method ?? (input instanceof Request ? input.method : "GET"))
     .toUpperCase();
   const replayable = !(requestInit.body instanceof ReadableStream);
+  // A limiter that learns from throttles slows itself; one that does not is paused.
+  const learns = typeof limiter?.observe === "function";
+  // A shared limiter's pause may be a promise; its failure shows up in the next take.
+  const pauseLimiter = (ms: number): void => {
+    const paused = limiter?.pause?.(ms);
+    if (paused instanceof Promise) paused.catch(() => {});
+  };
   const verdicts = new WeakMap<
     Response,
     { verdict: ResponseVerdict; hintMs: number | undefined }
@@ -293,8 +300,12 @@ export async function politeFetch(
     let hintMs: number | undefined;
     if (verdict !== "done") hintMs = serverDelayMs(response, clock.now());
     if (verdict === "throttled") {
-      limiter?.observe?.("throttled");
-      if (hintMs !== undefined) limiter?.pause?.(hintMs);
+      const detail: ObserveDetail = {};
+      const limitPerSecond = statedLimitPerSecond(response, clock.now());
+      if (limitPerSecond !== undefined) detail.limitPerSecond = limitPerSecond;
+      if (hintMs !== undefined) detail.retryAfterMs = hintMs;
+      limiter?.observe?.("throttled", detail);
+      if (hintMs !== undefined) pauseLimiter(hintMs);
     } else {
       limiter?.observe?.("accepted");
     }
@@ -312,8 +323,13 @@ export async function politeFetch(
       clock,
       ...(signal ? { signal } : {}),
       retryOnResult: (response) => verdicts.get(response)?.verdict !== "done",
-      delayHint: (errorOrResult) =>
-        errorOrResult instanceof Response ? verdicts.get(errorOrResult)?.hintMs : undefined,
+      delayHint: (errorOrResult) => {
+        if (!(errorOrResult instanceof Response)) return undefined;
+        const seen = verdicts.get(errorOrResult);
+        // A learning limiter has slowed the shared pace already: queue again at once.
+        if (seen?.verdict === "throttled" && seen.hintMs === undefined && learns) return 0;
+        return seen?.hintMs;
+      },
       retryOn: async (error, context) => {
         if (!replayable) return false;
         if (userRetryOn) return await userRetryOn(error, context);
@@ -325,8 +341,8 @@ export async function politeFetch(
         if (response instanceof Response) {
           const seen = verdicts.get(response);
           // No hint: the computed backoff is the best guess at how long the server wants.
-          if (seen?.verdict === "throttled" && seen.hintMs === undefined) {
-            limiter?.pause?.(context.delayMs);
+          if (seen?.verdict === "throttled" && seen.hintMs === undefined && !learns) {
+            pauseLimiter(context.delayMs);
           }
           // An unread body holds a connection (and trips Deno's leak checks).
           await response.body?.cancel().catch(() => {});

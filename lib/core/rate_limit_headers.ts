@@ -445,3 +445,35 @@ export function serverDelayMs(source: Response | Headers, nowMs: number): number
   if (info?.remaining === 0 && info.resetMs !== undefined) return info.resetMs;
   return undefined;
 }
+
+/**
+ * The request rate a server states as its limit, in requests per second: a
+ * quota and its window (`RateLimit-Policy: "p";q=100;w=10` is 10/s).
+ * `undefined` when it states no window (a bare `X-RateLimit-Limit` says
+ * nothing about time) or a quota in another unit.
+ *
+ * @param source A response, or just its headers.
+ * @param nowMs The current time in epoch milliseconds.
+ * @returns Requests per second, or `undefined`.
+ *
+ * @example Reading the limit a 429 states
+ * ```ts
+ * import { statedLimitPerSecond } from "./rate_limit_headers.ts";
+ *
+ * const response = new Response(null, {
+ *   status: 429,
+ *   headers: { "ratelimit-policy": '"default";q=100;w=10' },
+ * });
+ * console.log(statedLimitPerSecond(response, Date.now())); // 10
+ * ```
+ */
+export function statedLimitPerSecond(
+  source: Response | Headers,
+  nowMs: number,
+): number | undefined {
+  const headers = source instanceof Headers ? source : source.headers;
+  const info = parseRateLimit(headers, nowMs);
+  if (info?.limit === undefined || info.policyWindowMs === undefined) return undefined;
+  const perSecond = info.limit / (info.policyWindowMs / 1000);
+  return perSecond > 0 && perSecond < Infinity ? perSecond : undefined;
+}

@@ -7,7 +7,8 @@
  */
 
 import { type Clock, realClock } from "./clock.ts";
-import type { Limiter, TakeOptions } from "./limiter.ts";
+import { LimitLearner } from "./limit_learner.ts";
+import type { Limiter, LimiterOutcome, ObserveDetail, TakeOptions } from "./limiter.ts";
 
 /**
  * Options for {@linkcode TokenBucket}.
@@ -113,6 +114,8 @@ export class TokenBucket implements Limiter {
   /** Every stored time is relative to this reading, so the numbers stay small. */
   readonly #originMs: number;
   #ratePerSecond: number;
+  /** Learns the server's limit below the set rate, once told about answers. */
+  #learner: LimitLearner | undefined;
   #burst: number;
   /** Milliseconds to earn one token. */
   #intervalMs: number;
@@ -334,6 +337,44 @@ export class TokenBucket implements Limiter {
    */
   setRate(ratePerSecond: number, burst: number = this.#burst): void {
     checkRate("Cannot set TokenBucket rate", ratePerSecond, burst);
+    this.#learner?.setCeiling(ratePerSecond);
+    this.#changeRate(this.#learner?.ratePerSecond ?? ratePerSecond, burst);
+  }
+
+  /**
+   * Learn from one answer, below the rate the bucket was given (its ceiling):
+   * `"throttled"` without a stated limit lowers the pace in proportion to what
+   * the server accepted since its last 429 (see {@linkcode LimitLearner}); a `limitPerSecond` in `detail` is taken
+   * as the limit; `"accepted"` lets a lowered pace climb back gently. A bucket
+   * that is never told anything keeps its rate exactly.
+   *
+   * @example Telling the bucket each answer
+   * ```ts
+   * import { TokenBucket } from "./token_bucket.ts";
+   *
+   * const bucket = new TokenBucket({ ratePerSecond: 20 });
+   * await bucket.take();
+   * bucket.observe("throttled"); // a strict server said 429 without a hint
+   * console.log(bucket.ratePerSecond < 20); // true: a margin below the rate
+   * ```
+   */
+  observe(outcome: LimiterOutcome, detail?: ObserveDetail): void {
+    this.#learner ??= new LimitLearner({
+      ceilingPerSecond: this.#ratePerSecond,
+      clock: this.#clock,
+    });
+    if (outcome === "throttled") {
+      // A server that said when to come back is paused for, not learned from.
+      if (detail?.limitPerSecond === undefined && detail?.retryAfterMs !== undefined) return;
+      this.#learner.throttled(detail?.limitPerSecond);
+    } else {
+      this.#learner.accepted();
+    }
+    const learned = this.#learner.ratePerSecond;
+    if (learned !== this.#ratePerSecond) this.#changeRate(learned, this.#burst);
+  }
+
+  #changeRate(ratePerSecond: number, burst: number): void {
     // During a pause the bucket stands still, so settle at the pause's end.
     const atMs = Math.max(this.#now(), this.#pausedUntilMs);
     const oldIntervalMs = this.#intervalMs;

@@ -168,6 +168,7 @@ export class RedisLimiter implements Limiter {
   readonly #key: string;
   readonly #pauseKey: string;
   readonly #clock: Clock;
+  readonly #ratePerSecond: number;
   readonly #burst: number;
   readonly #maxWaitMs: number;
   /** Microseconds per token, rounded up so that rounding never speeds us up. */
@@ -211,6 +212,7 @@ export class RedisLimiter implements Limiter {
     this.#key = key;
     this.#pauseKey = `${key}:pause`;
     this.#clock = clock;
+    this.#ratePerSecond = ratePerSecond;
     this.#burst = burst;
     this.#maxWaitMs = maxWaitMs;
     // The tiny subtraction keeps 1e6 / 50 = 20000 from becoming 20001 on a float ulp.
@@ -221,6 +223,19 @@ export class RedisLimiter implements Limiter {
       fail("'burst' / 'ratePerSecond' must be at most 2^51 µs (71 years)", burst);
     }
     this.#redis = new LazyRedis(redis, `RedisLimiter for key '${key}'`);
+  }
+
+  /**
+   * The shared budget's rate, in requests per second: what every worker
+   * together is granted. One worker's own departures never go faster.
+   */
+  get ratePerSecond(): number {
+    return this.#ratePerSecond;
+  }
+
+  /** The shared budget's burst. */
+  get burst(): number {
+    return this.#burst;
   }
 
   /** The key holding the theoretical arrival time, in integer microseconds of Redis' clock. */

@@ -9,9 +9,9 @@
 
 import type { BackoffOptions } from "../core/backoff.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Limiter } from "../core/limiter.ts";
+import type { Limiter, ObserveDetail } from "../core/limiter.ts";
 import { retry, RetryError } from "../core/retry.ts";
-import type { TokenBucket } from "../core/token_bucket.ts";
+import type { DeparturePacer } from "./departure_pacer.ts";
 import type { SendOutcome, SmsMessage, UncertainOutcome } from "../vonage/outcomes.ts";
 import type { JournalState } from "./journal.ts";
 import { type RunControl, RunStopped } from "./run_control.ts";
@@ -23,7 +23,7 @@ export interface SendJobContext<R extends SendRecipient> {
   sendSms: SendSms;
   limiter: Limiter;
   /** Re-spaces departures after the `sending` write (see `paceDepartures`). */
-  departures: TokenBucket | undefined;
+  departures: DeparturePacer | undefined;
   journal: SendJournal;
   from: string;
   text: string;
@@ -36,20 +36,13 @@ export interface SendJobContext<R extends SendRecipient> {
   maxTries: number;
   maxTimeMs: number;
   retryUncertain: boolean;
-  /** One token interval of the configured rate: the least pause after a 429. */
-  intervalMs: number;
-  easeOnThrottle: number;
-  /** The lowest rate easing may reach. */
-  floorRate: number;
   /** When the first request left and the last answer came, for the summary. */
   timing: { firstSendMs?: number; lastAnswerMs?: number };
 }
 
-type SetRate = { setRate(ratePerSecond: number, burst?: number): void; ratePerSecond: number };
-
-function canSetRate(limiter: Limiter): limiter is Limiter & SetRate {
-  const candidate = limiter as Partial<SetRate>;
-  return typeof candidate.setRate === "function" && typeof candidate.ratePerSecond === "number";
+/** A limiter that learns from throttles slows itself: no backoff-long pause on top. */
+function learns(limiter: Limiter): boolean {
+  return typeof limiter.observe === "function";
 }
 
 function describeError(error: unknown): string {
@@ -115,10 +108,16 @@ export class RecipientSend<R extends SendRecipient> {
         retryOn: () => false,
         retryOnResult: (answer) =>
           isNotAccepted(answer) || (retryUncertain && answer.kind === "uncertain"),
-        delayHint: (answer) =>
-          answer !== null && typeof answer === "object" && "retryAfterMs" in answer
-            ? (answer as { retryAfterMs?: number }).retryAfterMs
-            : undefined,
+        delayHint: (result) => {
+          const answer = result as SendOutcome | undefined;
+          if (answer?.kind !== "throttled" && answer?.kind !== "unavailable") return undefined;
+          // A learning limiter has already slowed the shared pace for a 429:
+          // the message queues again at once, behind the others.
+          if (answer.kind === "throttled" && answer.retryAfterMs === undefined && learns(limiter)) {
+            return 0;
+          }
+          return answer.retryAfterMs;
+        },
         onRetry: ({ result, delayMs }) => {
           if (result?.kind === "throttled") this.#pauseAfterThrottle(result.retryAfterMs, delayMs);
         },
@@ -166,7 +165,7 @@ export class RecipientSend<R extends SendRecipient> {
     }
     if (departures !== undefined) {
       try {
-        await departures.take(1, { signal: admitted });
+        await departures.take(admitted);
       } catch (error) {
         await this.#release("not sent: the run stopped");
         throw error;
@@ -180,7 +179,7 @@ export class RecipientSend<R extends SendRecipient> {
         signal: control.inFlight,
         beforeRetry: async () => {
           await limiter.take(1, { signal: admitted });
-          await departures?.take(1, { signal: admitted });
+          await departures?.take(admitted);
           settler.counts.attempts++;
         },
       });
@@ -202,32 +201,33 @@ export class RecipientSend<R extends SendRecipient> {
     return answer;
   }
 
-  /** Tell the limiter what the server said; after a 429, ease the rate a little. */
+  /** Tell the limiter what the server said: a limiter that learns slows itself after a 429. */
   #observe(answer: SendOutcome): void {
-    const { limiter, settler, easeOnThrottle, floorRate } = this.#job;
+    const { limiter, settler } = this.#job;
     if (answer.kind === "throttled") {
       settler.counts.throttled++;
-      limiter.observe?.("throttled");
-      if (easeOnThrottle > 0 && canSetRate(limiter)) {
-        const current = limiter.ratePerSecond;
-        const eased = Math.max(floorRate, current * (1 - easeOnThrottle));
-        // Only ever slower: a limiter already below the floor is left as it is.
-        if (eased < current) limiter.setRate(eased);
-      }
+      const detail: ObserveDetail = {};
+      if (answer.limitPerSecond !== undefined) detail.limitPerSecond = answer.limitPerSecond;
+      if (answer.retryAfterMs !== undefined) detail.retryAfterMs = answer.retryAfterMs;
+      limiter.observe?.("throttled", detail);
     } else if (answer.kind === "accepted") {
       limiter.observe?.("accepted");
     }
   }
 
   /**
-   * A 429 slows the whole run, not just this message: nobody sends before the
-   * server's hint runs out, or this message's backoff (at least one token
-   * interval, which is what the server's bucket needs to refill).
+   * A 429 slows the whole run, not just this message. With the server's hint,
+   * nobody sends before it runs out. Without one, a learning limiter has slowed
+   * itself; any other is paused for this message's backoff (at least one token
+   * interval of its rate, which is what the server's bucket needs to refill).
    */
   #pauseAfterThrottle(retryAfterMs: number | undefined, delayMs: number): void {
-    const pauseMs = retryAfterMs ?? Math.max(this.#job.intervalMs, delayMs);
+    const { limiter } = this.#job;
+    if (retryAfterMs === undefined && learns(limiter)) return;
+    const pauseMs = retryAfterMs ?? Math.max(1000 / limiter.ratePerSecond, delayMs);
+    if (!(pauseMs < Infinity)) return;
     // A shared limiter's pause may be a promise; its failure shows up in the next take.
-    const paused: unknown = this.#job.limiter.pause?.(pauseMs);
+    const paused = limiter.pause?.(pauseMs);
     if (paused instanceof Promise) paused.catch(() => {});
   }
 

@@ -12,7 +12,7 @@ import { type Clock, realClock } from "../core/clock.ts";
 import type { JournalState } from "./journal.ts";
 import type { Limiter } from "../core/limiter.ts";
 import type { Recipient } from "./recipients.ts";
-import { TokenBucket } from "../core/token_bucket.ts";
+import { DeparturePacer } from "./departure_pacer.ts";
 import type { SendOutcome, SmsMessage } from "../vonage/outcomes.ts";
 import { RecipientSend, type SendJobContext } from "./recipient_send.ts";
 import { RunControl, type StopCause } from "./run_control.ts";
@@ -190,51 +190,25 @@ export interface SendJobOptions<R extends SendRecipient = SendRecipient> {
    */
   maxTries?: number;
   /**
-   * The retry schedule; `baseMs` defaults to one token interval of `ratePerSecond`
-   * (at least 10 ms, at most 1 s).
+   * The retry schedule; `baseMs` defaults to one token interval of the
+   * limiter's rate (at least 10 ms, at most 1 s).
    *
    * @default {{ strategy: "exponential", jitter: "full" }}
    */
   backoff?: BackoffOptions;
   /**
-   * The configured rate, used for the default backoff base, the pause after a
-   * 429 without a hint, pacing departures, and the summary.
-   *
-   * @default {1}
-   */
-  ratePerSecond?: number;
-  /**
-   * The configured burst, for pacing departures.
-   *
-   * @default {1}
-   */
-  burst?: number;
-  /**
-   * Space the requests' actual departures at `ratePerSecond` (with `burst`) too.
-   * The limiter grants tokens at the right pace, but the durable `sending`
-   * write (an fsync) and `beforeSend` come between the grant and the request:
-   * a slow disk or server would hold requests back and then let them leave
-   * together. A local token bucket right before each request re-spaces them;
-   * in steady state it never waits. Turn it off only to send unpaced on purpose.
+   * Space the requests' actual departures at the limiter's own rate and burst
+   * too, read from it before each request so that they follow a rate it
+   * learns (the limiter is the one source of the rate). The limiter grants
+   * tokens at the right pace, but the durable `sending` write (an fsync) and
+   * `beforeSend` come between the grant and the request: a slow disk or
+   * server would hold requests back and then let them leave together. A local
+   * token bucket right before each request re-spaces them; in steady state it
+   * never waits. Turn it off only to send unpaced on purpose.
    *
    * @default {true}
    */
   paceDepartures?: boolean;
-  /**
-   * After each 429, lower the limiter's rate by this share (via `setRate`, when
-   * the limiter has one), never below `minRateShare` of the configured rate, and
-   * never upwards: a strict server turns arrival jitter into 429s, so the job
-   * learns a margin instead of repeating them. 0 turns it off. In [0, 1).
-   *
-   * @default {0.02}
-   */
-  easeOnThrottle?: number;
-  /**
-   * The lowest share of `ratePerSecond` that easing may reach. In [0, 1].
-   *
-   * @default {0.8}
-   */
-  minRateShare?: number;
   /**
    * Retry messages whose outcome is uncertain (they may be sent twice). Such a
    * message ends accepted if a later try is, and uncertain otherwise (never
@@ -346,11 +320,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     concurrency = 16,
     maxTimeMs = 300_000,
     maxTries = Infinity,
-    ratePerSecond = 1,
-    burst = 1,
     paceDepartures = true,
-    easeOnThrottle = 0.02,
-    minRateShare = 0.8,
     retryUncertain = false,
     resendUncertain = false,
     graceMs = 10_000,
@@ -362,19 +332,13 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
       `Cannot run send job: '${name}' must be ${rule}, current value is ${String(value)}`,
     );
   if (!(concurrency >= 1)) throw invalid("concurrency", "at least 1", concurrency);
-  if (!(ratePerSecond > 0)) throw invalid("ratePerSecond", "a positive number", ratePerSecond);
   if (!(maxTries === Infinity || (Number.isInteger(maxTries) && maxTries >= 1))) {
     throw invalid("maxTries", "a positive integer or Infinity", maxTries);
   }
   if (!(maxTimeMs >= 0)) throw invalid("maxTimeMs", "a number >= 0", maxTimeMs);
   if (!(graceMs >= 0)) throw invalid("graceMs", "a number >= 0", graceMs);
-  if (!(easeOnThrottle >= 0 && easeOnThrottle < 1)) {
-    throw invalid("easeOnThrottle", "a number in [0, 1)", easeOnThrottle);
-  }
-  if (!(minRateShare >= 0 && minRateShare <= 1)) {
-    throw invalid("minRateShare", "a number in [0, 1]", minRateShare);
-  }
-  const intervalMs = 1000 / ratePerSecond;
+  // The limiter is the one source of the rate: backoff, pauses and departures follow it.
+  const intervalMs = 1000 / limiter.ratePerSecond;
   const backoff: BackoffOptions = {
     strategy: "exponential",
     jitter: "full",
@@ -385,8 +349,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
   };
   // A bad schedule fails here, before anything is sent, not on the first retry.
   createBackoff(backoff);
-  // Validated here, before anything is sent (a bad burst is a RangeError).
-  const departures = paceDepartures ? new TokenBucket({ ratePerSecond, burst, clock }) : undefined;
+  const departures = paceDepartures ? new DeparturePacer(limiter, clock) : undefined;
 
   // The first request goes alone: bad credentials cost one request (plus the
   // client's one re-mint), not one per worker. The gate opens once the first
@@ -418,9 +381,6 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     maxTries,
     maxTimeMs,
     retryUncertain,
-    intervalMs,
-    easeOnThrottle,
-    floorRate: ratePerSecond * minRateShare,
     timing: {},
   };
 
@@ -457,6 +417,8 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     control.dispose();
   }
   if (control.unexpected) throw control.unexpected.error;
+  // A limiter that does not pace has no burst: count from the first request.
+  const burst = Number.isFinite(limiter.burst) ? limiter.burst : 1;
   return jobResult(settler, job.timing, control, burst);
 }
 

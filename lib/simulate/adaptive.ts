@@ -78,6 +78,9 @@ function awsLearner(clock: Clock): Learner {
     }
   })();
   return {
+    // Its fill rate is private, and the simulation does not read one.
+    ratePerSecond: Infinity,
+    burst: Infinity,
     take: () => limiter.getSendToken(),
     observe: (outcome: LimiterOutcome) =>
       limiter.updateClientSendingRate(outcome === "throttled" ? { errorType: "THROTTLING" } : {}),

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { serverDelayMs } from "../core/rate_limit_headers.ts";
+import { serverDelayMs, statedLimitPerSecond } from "../core/rate_limit_headers.ts";
 import type { InvalidParameter, SendOutcome } from "./outcomes.ts";
 
 /**
@@ -41,10 +41,11 @@ export function classifyAnswer(
   const { title, detail, invalidParameters } = parseProblem(status, text);
   if (status === 429 || status === 503) {
     const retryAfterMs = serverDelayMs(response, nowMs);
-    const kind = status === 429 ? "throttled" : "unavailable";
-    return retryAfterMs === undefined
-      ? { kind, status, title, detail }
-      : { kind, status, title, detail, retryAfterMs };
+    const hint = retryAfterMs === undefined ? {} : { retryAfterMs };
+    if (status === 503) return { kind: "unavailable", status, title, detail, ...hint };
+    const limitPerSecond = statedLimitPerSecond(response, nowMs);
+    const limit = limitPerSecond === undefined ? {} : { limitPerSecond };
+    return { kind: "throttled", status, title, detail, ...hint, ...limit };
   }
   if (status === 401 || status === 403) return { kind: "auth", status, title, detail };
   if (status === 402) return { kind: "payment", status, title, detail };

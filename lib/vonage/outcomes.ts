@@ -101,6 +101,8 @@ export interface ThrottledOutcome {
   status: number;
   /** The server's requested wait (Retry-After or an exhausted RateLimit reset), if it gave one. */
   retryAfterMs?: number;
+  /** The request limit per second the server states (`RateLimit-Policy` quota over window), if any. */
+  limitPerSecond?: number;
   /** The problem's title, or `"HTTP 429"`. */
   title: string;
   /** The problem's detail, or `""`. */

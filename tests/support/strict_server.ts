@@ -8,10 +8,10 @@
  * @module
  */
 
-import { FakeClock } from "../../lib/fake_clock.ts";
-import type { Limiter } from "../../lib/limiter.ts";
-import { createRandom } from "../../lib/seeded_random.ts";
-import { TokenBucket } from "../../lib/token_bucket.ts";
+import { FakeClock } from "../../lib/core/fake_clock.ts";
+import type { Limiter } from "../../lib/core/limiter.ts";
+import { createRandom } from "../../lib/core/seeded_random.ts";
+import { TokenBucket } from "../../lib/core/token_bucket.ts";
 
 /** The server's limit from a time on (ms since the start). */
 export interface LimitStep {

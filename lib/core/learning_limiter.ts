@@ -217,8 +217,7 @@ export class LearningLimiter implements Limiter {
 
   /**
    * Learn from one answer. `"throttled"` without a limit in `detail` lowers
-   * the pace to what the server accepted, less a margin, and holds the next
-   * request back one interval (the server's bucket is empty); a `limitPerSecond`
+   * the pace to what the server accepted, less a margin; a `limitPerSecond`
    * is taken as the limit. `"accepted"` lets the rate grow (slow start, or a
    * gentle probe above the estimate).
    *
@@ -234,10 +233,10 @@ export class LearningLimiter implements Limiter {
    */
   observe(outcome: LimiterOutcome, detail?: ObserveDetail): void {
     if (outcome === "throttled") {
+      // A server that said when to come back is paused for, not learned from.
+      if (detail?.limitPerSecond === undefined && detail?.retryAfterMs !== undefined) return;
       this.#learner.throttled(detail?.limitPerSecond);
       this.#applyRate();
-      // The server's bucket is empty: let it earn one token before the next request.
-      this.pause(this.#intervalMs);
     } else {
       this.#learner.accepted();
       this.#applyRate();
@@ -293,7 +292,11 @@ export class LearningLimiter implements Limiter {
   }
 
   #grant(n: number): void {
-    this.#fullAtMs = Math.max(this.#fullAtMs, this.#now()) + n * this.#intervalMs;
+    // A timer fires a little late; counting from when it fired would let the
+    // lateness add up over a queue. Up to half an interval late is forgiven
+    // (the schedule holds); later than that is not made up with a burst.
+    const fromMs = Math.max(this.#fullAtMs, this.#now() - this.#intervalMs / 2);
+    this.#fullAtMs = fromMs + n * this.#intervalMs;
   }
 
   /** Serve the queue in order: only the head sleeps, and re-plans when the rate changes. */

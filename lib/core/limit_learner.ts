@@ -82,15 +82,20 @@ const RECOVERY_SLOWER = 4;
 const DELIVERY_ANSWERS = 8;
 /** Accepted answers after a 429 before the rate probes above the estimate. */
 const PROBE_AFTER = 40;
+/** ... or twice the answers the estimate rests on, if fewer, but at least this many. */
+const PROBE_AFTER_SOONEST = 8;
 /** Accepted answers of probing after which the rate has doubled (convex: gentle first). */
 const PROBE_DOUBLING = 160;
 /** A probe this far above the estimate found room: its 429 moves the estimate up. */
 const PROBE_ROOM = 0.1;
 /** A probe this far above the estimate without a 429: the limit rose, start up again. */
-const PROBE_RESTART = 1.25;
+const PROBE_RESTART = 1.1;
+/** 429s in a run (and over 30% of it) that show the pace was above the limit; the most one 429 lowers the estimate otherwise. */
+const MAX_STEP = 0.1;
+const CONVINCING_THROTTLES = 4;
 /** The margin below the estimate: where it starts, its step after a 429 at the estimate, its bounds. */
 const MARGIN_START = 0.01;
-const MARGIN_STEP = 0.01;
+const MARGIN_STEP = 0.02;
 const MARGIN_MAX = 0.1;
 const MARGIN_MIN = 0.005;
 
@@ -151,6 +156,10 @@ export class LimitLearner {
   #runStartMs: number | undefined;
   #runAccepted = 0;
   #runThrottles = 0;
+  /** The margin when the run began. */
+  #runMargin = MARGIN_START;
+  /** How many accepted answers the estimate rests on (a stated or given limit: many). */
+  #estimateAnswers = Infinity;
 
   /**
    * Make a learner that knows only its ceiling.
@@ -284,10 +293,16 @@ export class LimitLearner {
     const gain = this.#gain();
     if (gain >= PROBE_RESTART && this.#rate < this.#ceiling) {
       // The probe went well past the estimate without a 429: the limit rose.
-      // Find it as at the start, never going back below this pace.
-      this.#startingUp = true;
-      this.#startFloor = this.#estimate * gain;
+      // Climb exponentially (as after slow start) from this pace, which the
+      // server took, until the next 429 says where the limit is now.
+      this.#estimate *= gain;
+      this.#recovering = true;
+      this.#recoveredFrom = this.#estimate;
+      this.#startFloor = this.#estimate;
       this.#lastGrowthMs = nowMs;
+      this.#startRun(nowMs);
+      this.#setRate(this.#estimate);
+      return;
     }
     this.#setRate(this.#estimate * gain);
   }
@@ -358,10 +373,14 @@ export class LimitLearner {
       // since, over that time, is its rate; the lower end of it is safe.
       const runSeconds = Math.max(1e-3, (nowMs - (this.#runStartMs ?? nowMs)) / 1000);
       const measured = (this.#runAccepted - 0.5) / runSeconds;
+      // A few answers make a rough estimate: probe above it sooner.
+      this.#estimateAnswers = this.#runAccepted;
+      // The answers just before this 429, near the top of the climb, say the
+      // most; the whole climb since the last 429 is a floor.
       this.#estimate = Math.max(
         this.#recoveredFrom * START_BACKOFF,
         this.#startFloor,
-        Math.min(pacedAt, measured),
+        Math.min(pacedAt, Math.max(measured, this.#deliveredPerSecond(nowMs))),
       );
       this.#startFloor = 0;
       this.#recovering = false;
@@ -387,38 +406,47 @@ export class LimitLearner {
       this.#recovering = false;
       this.#startRun(nowMs);
     } else {
-      // A 429 while cruising below the estimate: the server was kept busy
-      // since the run began. After a 429 and a one-interval pause it holds at
-      // most two tokens, at this 429 less than one, so its rate is below
-      // (accepted + 1) / time: the estimate can only come down to that.
+      // A 429 while cruising below the estimate. Since the run began (at a
+      // 429) the server went from empty to empty: if the pace kept it busy, it
+      // accepted its rate times the time, to within a request either way.
       const before = this.#estimate;
-      const spanSeconds = Math.max(1e-3, (nowMs - (this.#lastThrottleMs ?? nowMs)) / 1000);
-      // With a few answers in, the middle of what the two ends allow.
-      // One 429 in the run is what arrival jitter gives at a strict server: the
-      // bound then equals the pace and leaves the estimate where it is. More
-      // than one say the pace was above the limit: then trust the middle.
       this.#runThrottles++;
-      const slack = (accepted: number): number =>
-        this.#runThrottles >= 2 && accepted >= 4 ? 0.5 : 1;
-      const spanBound = (spanAccepted + slack(spanAccepted)) / spanSeconds;
+      const spanSeconds = Math.max(1e-3, (nowMs - (this.#lastThrottleMs ?? nowMs)) / 1000);
       let runSeconds = Math.max(1e-3, (nowMs - (this.#runStartMs ?? nowMs)) / 1000);
-      let runBound = (this.#runAccepted + slack(this.#runAccepted)) / runSeconds;
-      if (spanBound < runBound * 0.9) {
-        // This span alone says much less than the run: the limit fell. Measure
-        // from the last 429 only.
+      const spanBound = (spanAccepted + 1) / spanSeconds;
+      const runBound = (this.#runAccepted + 1) / runSeconds;
+      if (spanAccepted >= 1 && spanBound < runBound * 0.9) {
+        // This span alone says much less than the run: the limit fell.
+        // Measure from the last 429 only.
         this.#runStartMs = this.#lastThrottleMs;
         this.#runAccepted = spanAccepted;
         this.#runThrottles = 1;
         runSeconds = spanSeconds;
-        runBound = spanBound;
       }
-      const estimate = Math.min(before, runBound);
-      // Little to correct: the estimate was right and the server is stricter
-      // than its rate (arrival jitter). Keep further below it.
-      if (before - estimate <= before * this.#margin) {
+      const refused = this.#runThrottles;
+      const accepted = this.#runAccepted;
+      if (refused >= CONVINCING_THROTTLES && refused > accepted * 0.3) {
+        // Many refused: the pace was well above the limit. Take the middle of
+        // what the two ends allow; the margin widened for nothing, undo that.
+        this.#estimate = Math.min(before, (accepted + 0.5) / runSeconds);
+        this.#estimateAnswers = accepted;
+        this.#margin = this.#runMargin;
+      } else if (this.#margin < MARGIN_MAX) {
+        // A few: arrival jitter at a strict server (a request that comes late
+        // lets the next one come early), or a limit a little lower. Early in a
+        // run the two look alike: keep further below the estimate.
         this.#margin = Math.min(MARGIN_MAX, this.#margin + MARGIN_STEP);
+      } else {
+        // Still refused at the widest margin: the limit is lower. Each 429 at
+        // a strict server also cost it a token it could not hold: count half
+        // of them back. One step at a time.
+        const measured = (accepted + refused / 2) / runSeconds;
+        this.#estimate = Math.min(before, Math.max(measured, before * (1 - MAX_STEP)));
       }
-      this.#estimate = estimate;
+    }
+    // Every span that ends at or below the estimate confirms it a little more.
+    if (this.#estimate !== undefined && this.#estimate <= pacedAt * 1.2) {
+      this.#estimateAnswers += spanAccepted;
     }
     this.#restartSpan(nowMs);
     this.#setRate(this.#estimate * (1 - this.#margin));
@@ -436,11 +464,16 @@ export class LimitLearner {
     this.#runStartMs = nowMs;
     this.#runAccepted = 0;
     this.#runThrottles = 0;
+    this.#runMargin = this.#margin;
   }
 
   /** The multiplier on the estimate: a margin below it, then a convex probe above. */
   #gain(): number {
-    const probing = Math.max(0, this.#acceptedSinceThrottle - PROBE_AFTER) / PROBE_DOUBLING;
+    const probeAfter = Math.min(
+      PROBE_AFTER,
+      Math.max(PROBE_AFTER_SOONEST, 2 * this.#estimateAnswers),
+    );
+    const probing = Math.max(0, this.#acceptedSinceThrottle - probeAfter) / PROBE_DOUBLING;
     return (1 - this.#margin) * 2 ** (probing * probing);
   }
 
