@@ -18,7 +18,7 @@
 import type { Clock } from "../core/clock.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 import type { LimiterOutcome } from "../core/limiter.ts";
-import { AdaptiveLimiter, TokenBucket } from "../core/mod.ts";
+import { LearningLimiter, TokenBucket } from "../core/mod.ts";
 import { DefaultRateLimiter } from "../deps/smithy_util_retry.ts";
 
 /** Which learner drives the loop. */
@@ -52,7 +52,8 @@ interface Learner {
  * to change when the learner's name or options change.
  */
 function politelyLearner(clock: Clock): Learner {
-  return new AdaptiveLimiter({ clock });
+  // As `send --adaptive --rate 1000` makes it: a ceiling far above, a start of 10/s.
+  return new LearningLimiter({ ratePerSecond: 1000, startPerSecond: 10, clock });
 }
 
 /** The AWS SDK's timer seam: a static on `DefaultRateLimiter`, private in its types. */
@@ -78,9 +79,6 @@ function awsLearner(clock: Clock): Learner {
     }
   })();
   return {
-    // Its fill rate is private, and the simulation does not read one.
-    ratePerSecond: Infinity,
-    burst: Infinity,
     take: () => limiter.getSendToken(),
     observe: (outcome: LimiterOutcome) =>
       limiter.updateClientSendingRate(outcome === "throttled" ? { errorType: "THROTTLING" } : {}),
