@@ -8,7 +8,7 @@
  * comes back after the other half), and tell the limiter the answer with `observe`; a
  * throttled request is sent again. The server is a {@linkcode TokenBucket} asked with
  * `tryTake()`, as the mock's limit is, with no `Retry-After` and no `RateLimit` hints: the
- * learners have only the 429s to go by. Both learners run their own code on one
+ * learners have only the 429s to go by. Each learner runs its own code on its own
  * {@linkcode FakeClock}: politely's through its `clock` option, the AWS one through its two
  * time seams (the method it reads the time with, and the timer it waits with).
  *
