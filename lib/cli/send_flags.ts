@@ -43,6 +43,8 @@ Pacing and retries:
                          double until the first 429, then learn it (never above --rate)
   --max-time S           seconds one message may keep retrying (default 300)
   --max-tries N          attempts per message, counting the first (default: no limit)
+  --timeout S            seconds to wait for one request's answer before it counts as
+                         uncertain (default 30)
   --backoff KIND         expo | fibo | constant | linear (default expo)
   --jitter KIND          full | equal | decorrelated | none (default full)
 Where and how:
@@ -108,6 +110,7 @@ function parseSendArgs(args: string[]) {
     adaptive: { type: "boolean" },
     "max-time": { type: "string" },
     "max-tries": { type: "string" },
+    timeout: { type: "string" },
     backoff: { type: "string" },
     jitter: { type: "string" },
     "base-url": { type: "string" },
@@ -150,6 +153,8 @@ export interface SendFlags {
   ratePerSecond: number;
   burst: number;
   concurrency: number;
+  /** How long one request may wait for its answer (`--timeout`, seconds on the command line). */
+  timeoutMs: number;
   maxTimeMs: number;
   maxTries: number;
   strategy: BackoffStrategy;
@@ -269,6 +274,7 @@ export function readSendFlags(args: string[], env: SendCommandIo["env"]): SendFl
     concurrency: positiveInteger("concurrency", values.concurrency, 16),
     maxTimeMs: positiveNumber("max-time", values["max-time"], 300) * 1000,
     maxTries: positiveInteger("max-tries", values["max-tries"], Infinity),
+    timeoutMs: timeoutMs(values.timeout),
     strategy,
     jitter,
     baseUrl,
@@ -284,6 +290,15 @@ export function readSendFlags(args: string[], env: SendCommandIo["env"]): SendFl
     json: values.json ?? false,
     quiet: values.quiet ?? false,
   };
+}
+
+/** `--timeout S`: positive, and at most a day (a longer timer would fire at once). */
+function timeoutMs(raw: string | undefined): number {
+  const seconds = positiveNumber("timeout", raw, 30);
+  if (seconds > 86_400) {
+    throw new UsageError(`--timeout must be at most 86400 (a day, in seconds), got '${raw}'`);
+  }
+  return seconds * 1000;
 }
 
 function parseRedisFlags(

@@ -56,6 +56,7 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
     applicationId: plan.applicationId,
     privateKey: plan.privateKey,
     baseUrl: plan.baseUrl,
+    timeoutMs: plan.timeoutMs,
   });
 
   let live: Readonly<SendCounts> = emptySendCounts();
@@ -87,7 +88,7 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
       text: plan.text ?? "",
       journal: plan.journal,
       previous: plan.journal.previous,
-      concurrency: plan.concurrency,
+      concurrency: inFlightCap(plan),
       maxTimeMs: plan.maxTimeMs,
       maxTries: plan.maxTries,
       backoff: { strategy: plan.strategy, jitter: plan.jitter },
@@ -243,6 +244,19 @@ function listenForInterrupts(progress: Progress): { signal: AbortSignal; dispose
       for (const name of signals) Deno.removeSignalListener(name, onInterrupt);
     },
   };
+}
+
+/**
+ * The most requests that can be in flight at once: a request lasts at most
+ * `--timeout`, and the limiter starts at most `burst + rate × timeout` of them in
+ * that time. More workers than that would only wait in the limiter's queue (and
+ * hold memory), so `--concurrency` above it changes nothing but the cost.
+ */
+export function inFlightCap(
+  plan: Pick<SendPlan, "concurrency" | "ratePerSecond" | "burst" | "timeoutMs">,
+): number {
+  const reachable = plan.burst + Math.ceil(plan.ratePerSecond * plan.timeoutMs / 1000);
+  return Math.max(1, Math.min(plan.concurrency, reachable));
 }
 
 /** How many numbers an earlier run left in each state. */

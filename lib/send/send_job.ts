@@ -406,7 +406,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     await runWorkerPool(
       typeof recipients === "function" ? recipients(control.admission) : recipients,
       {
-        workers: Math.max(1, Math.floor(Math.min(concurrency, 1_000_000))),
+        workers: Math.max(1, Math.floor(concurrency)),
         handle: admit,
         fail: (error) => control.fail(error),
         firstAnswer: control.firstAnswer,
