@@ -134,6 +134,10 @@ Deno.test("mintVonageJwt() rejects garbage, public keys and broken PKCS#8 withou
     ["./keys/private.key", /looks like a file path/],
     [PUBLIC_PEM, /got a public key/],
     [
+      `-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC`,
+      /it is cut off: .* no '-----END PRIVATE KEY-----' line/,
+    ],
+    [
       `-----BEGIN PRIVATE KEY-----\nsecret!!!secret\n-----END PRIVATE KEY-----`,
       /not base64/,
     ],

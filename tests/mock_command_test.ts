@@ -291,3 +291,53 @@ Deno.test("runMockCommand() --signature-secret --status-url posts signed status 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Start `main.ts mock` without a key; resolves once it names its temporary key. */
+async function startMockWithTemporaryKey(): Promise<
+  { child: Deno.ChildProcess; keyPath: string; stop(signal: Deno.Signal): Promise<number> }
+> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "mock", "--port", "0"],
+    cwd: root.pathname,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!/private key: +\S+/.test(output)) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    output += value;
+  }
+  const keyPath = /private key: +(\S+)/.exec(output)?.[1];
+  assert.ok(keyPath, output);
+  const stop = async (signal: Deno.Signal): Promise<number> => {
+    child.kill(signal);
+    await reader.cancel();
+    return (await child.status).code;
+  };
+  return { child, keyPath, stop };
+}
+
+Deno.test("main.ts mock removes its temporary key on SIGTERM and SIGHUP; the next mock removes one left by SIGKILL", async () => {
+  if (Deno.build.os === "windows") return;
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+    const { child, keyPath, stop } = await startMockWithTemporaryKey();
+    assert.match(keyPath, new RegExp(`politely-mock-${child.pid}-.*\\.key$`));
+    assert.equal((await Deno.stat(keyPath)).mode! & 0o777, 0o600);
+    assert.equal(await stop(signal), 0, signal);
+    await assert.rejects(Deno.stat(keyPath), Deno.errors.NotFound, `${signal} left ${keyPath}`);
+  }
+
+  const killed = await startMockWithTemporaryKey();
+  await killed.stop("SIGKILL");
+  await Deno.stat(killed.keyPath); // nothing could remove it
+
+  const next = await startMockWithTemporaryKey();
+  if (Deno.build.os === "linux") {
+    await assert.rejects(Deno.stat(killed.keyPath), Deno.errors.NotFound);
+  } else {
+    await Deno.remove(killed.keyPath);
+  }
+  await next.stop("SIGTERM");
+});

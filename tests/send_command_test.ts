@@ -415,11 +415,11 @@ Deno.test("runSendCommand() says once that --text is missing, and where a journa
   const common = [file, "--from", "Acme", "--text", "hi"];
   await assertUsageError(
     runSendCommand([...common, "--journal", `${dir.path}/missing/j.jsonl`], fakeIo().io),
-    /^cannot create the journal .*missing\/j\.jsonl: no such directory; pass --journal FILE/,
+    /^Cannot open the journal .*missing\/j\.jsonl: its directory does not exist\. Pass --journal FILE/,
   );
   await assertUsageError(
     runSendCommand([...common, "--journal", dir.path], fakeIo().io),
-    /is a directory; pass --journal FILE/,
+    /it is a directory\. Pass --journal FILE/,
   );
   // A dry run checks the place too, without writing anything.
   await assertUsageError(

@@ -36,7 +36,9 @@ Options:
   --write-private-key FILE
                           where to write the private key of the key pair the mock
                           makes (PKCS#8 PEM, mode 0600, kept after exit). Without it
-                          the key goes to a temporary file, removed at exit
+                          the key goes to a temporary file politely-mock-PID-….key,
+                          removed at exit (Ctrl-C, SIGTERM, SIGHUP, an error); one left
+                          by a mock killed outright is removed by the next mock
   --app-id ID             application id tokens must carry (default ${DEFAULT_MOCK_APP_ID})
   --retry-after           send Retry-After on 429 (real Vonage does not promise it)
   --ratelimit-headers     send the IETF RateLimit and RateLimit-Policy headers
@@ -296,8 +298,7 @@ async function loadOrMakeKey(flags: MockFlags): Promise<KeyMaterial> {
   const pair = await generateVonageKeyPair({ extractable: true });
   const pem = await privateKeyToPem(pair.privateKey);
   const temporary = flags.writePrivateKey === undefined;
-  const path = flags.writePrivateKey ??
-    await Deno.makeTempFile({ prefix: "politely-mock-", suffix: ".key" });
+  const path = flags.writePrivateKey ?? await makeTemporaryKeyPath();
   try {
     await writeSecretFile(path, pem);
   } catch (error: unknown) {
@@ -305,6 +306,30 @@ async function loadOrMakeKey(flags: MockFlags): Promise<KeyMaterial> {
     throw new UsageError(`cannot write --write-private-key ${path}: ${why}`);
   }
   return { publicKey: pair.publicKey, privateKeyPath: path, temporary };
+}
+
+/**
+ * A temporary key file named after this process (`politely-mock-PID-….key` in the
+ * temporary folder, mode 0600). It is removed at every exit the mock can catch; one
+ * left by a mock killed outright is removed here, by the next mock, once no process
+ * has its PID (Linux: `/proc/PID`; elsewhere it stays, and its name says whose it was).
+ */
+async function makeTemporaryKeyPath(): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: `politely-mock-${Deno.pid}-`, suffix: ".key" });
+  if (Deno.build.os === "linux") {
+    const folder = path.slice(0, path.lastIndexOf("/"));
+    try {
+      for await (const entry of Deno.readDir(folder)) {
+        const pid = /^politely-mock-(\d+)-.*\.key$/.exec(entry.name)?.[1];
+        if (pid === undefined || Number(pid) === Deno.pid) continue;
+        const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+        if (!alive) await Deno.remove(`${folder}/${entry.name}`).catch(() => {});
+      }
+    } catch {
+      // The folder cannot be listed: leftovers stay, named after their process.
+    }
+  }
+  return path;
 }
 
 function describeLimit(flags: MockFlags): string {

@@ -96,18 +96,8 @@ export async function openJournal(
     return await Journal.open(path, { from, textHash: await hashMessageText(text ?? "") });
   } catch (error) {
     if (error instanceof JournalError) throw new UsageError(error.message, { cause: error });
-    const fix = "pass --journal FILE in a directory you can write to (or --no-journal)";
     if (error instanceof Deno.errors.NotCapable) {
       throw new UsageError(`cannot write the journal ${path}: run with --allow-write`);
-    }
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`cannot create the journal ${path}: no such directory; ${fix}`);
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new UsageError(`cannot create the journal ${path}: permission denied; ${fix}`);
-    }
-    if (error instanceof Deno.errors.IsADirectory) {
-      throw new UsageError(`the journal ${path} is a directory; ${fix}`);
     }
     throw error;
   }

@@ -5,7 +5,7 @@
  */
 
 /**
- * Resolve `stopped` on SIGINT, SIGTERM or `signal`; `dispose()` stops listening for them.
+ * Resolve `stopped` on SIGINT, SIGTERM, SIGHUP or `signal`; `dispose()` stops listening for them.
  *
  * @example Serving until Ctrl-C
  * ```ts
@@ -22,7 +22,10 @@
 export function waitForStop(
   signal: AbortSignal | undefined,
 ): { stopped: Promise<void>; dispose(): void } {
-  const names: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  // SIGHUP: the terminal went away; stopping cleanly still removes what the command made.
+  const names: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM", "SIGHUP"];
   let onStop = () => {};
   const stopped = new Promise<void>((resolve) => (onStop = resolve));
   for (const name of names) Deno.addSignalListener(name, onStop);

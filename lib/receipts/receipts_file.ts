@@ -177,7 +177,8 @@ export class ReceiptsFile implements AsyncDisposable {
     let file: Deno.FsFile;
     let created = false;
     try {
-      file = await Deno.open(path, { read: true, write: true, createNew: true });
+      // It lists the numbers receipts came for: readable by its owner only.
+      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
       created = true;
     } catch (error: unknown) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;

@@ -184,6 +184,7 @@ export type JournalErrorCode =
   | "not-a-journal"
   | "corrupt"
   | "in-use"
+  | "cannot-open"
   | "write-failed";
 
 /**
@@ -352,11 +353,16 @@ export class Journal implements AsyncDisposable {
     let file: Deno.FsFile;
     let created = false;
     try {
-      file = await Deno.open(path, { read: true, write: true, createNew: true });
+      // It lists every recipient's number: readable by its owner only.
+      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
       created = true;
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      file = await Deno.open(path, { read: true, write: true });
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw cannotOpen(path, error);
+      try {
+        file = await Deno.open(path, { read: true, write: true });
+      } catch (error) {
+        throw cannotOpen(path, error);
+      }
     }
     try {
       if (!(await file.tryLock(true))) {
@@ -390,6 +396,9 @@ export class Journal implements AsyncDisposable {
       return journal;
     } catch (error) {
       file.close();
+      // A file this call created holds nothing worth keeping (at most a torn header).
+      const inUse = error instanceof JournalError && error.code === "in-use";
+      if (created && !inUse) await Deno.remove(path).catch(() => {});
       throw error;
     }
   }
@@ -536,8 +545,9 @@ export class Journal implements AsyncDisposable {
         this.#failure = new JournalError(
           "write-failed",
           this.path!,
-          `Cannot write the journal ${this.path}: ${message}. Stopping, so that no message ` +
-            `is sent without a record.`,
+          `Cannot write the journal ${this.path}: ${
+            /os error 28\b/.test(message) ? `the disk is full (${message})` : message
+          }. Stopping, so that no message is sent without a record.`,
           { cause: error },
         );
         for (const waiter of [...waiters, ...this.#waiters]) waiter.reject(this.#failure);
@@ -641,6 +651,36 @@ function damaged(path: string, lineNumber: number): JournalError {
     path,
     `The journal ${path} is damaged: line ${lineNumber} is not a journal record. Move it ` +
       `aside and look at it; starting a new journal would resend what it recorded.`,
+  );
+}
+
+/**
+ * Why the journal file cannot be opened, as a {@linkcode JournalError} that names the
+ * fix. A missing permission of Deno's own (`NotCapable`) is left as it is: its message
+ * names the flag.
+ */
+function cannotOpen(path: string, error: unknown): unknown {
+  if (error instanceof Deno.errors.NotCapable) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const why = error instanceof Deno.errors.NotFound
+    ? "its directory does not exist"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.IsADirectory
+    ? "it is a directory"
+    : error instanceof Deno.errors.NotADirectory
+    ? "a part of its path is not a directory"
+    : /os error 30\b/.test(message)
+    ? "the file system is read-only"
+    : /os error 28\b/.test(message)
+    ? "the disk is full"
+    : message;
+  return new JournalError(
+    "cannot-open",
+    path,
+    `Cannot open the journal ${path}: ${why}. Pass --journal FILE in a directory you can ` +
+      `write to (or --no-journal to keep none).`,
+    { cause: error },
   );
 }
 

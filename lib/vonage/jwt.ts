@@ -131,6 +131,13 @@ function normalisePkcs8Pem(pem: string): string {
   const text = pem.includes("\n") ? pem : pem.replaceAll("\\n", "\n");
   const begin = text.indexOf(PKCS8_HEADER);
   const end = text.indexOf(PKCS8_FOOTER);
+  if (begin >= 0 && end < begin) {
+    throw new VonageCredentialsError(
+      `Invalid Vonage private key: ${EXPECTED}; it is cut off: it has its '${PKCS8_HEADER}' ` +
+        `line but no '${PKCS8_FOOTER}' line after it (copy the whole private.key file, ` +
+        `${text.slice(begin).split("\n").length} lines arrived)`,
+    );
+  }
   if (begin < 0 || end < begin) {
     for (const [label, advice] of WRONG_PEM_LABELS) {
       if (label.test(text)) {
