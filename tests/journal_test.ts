@@ -258,9 +258,11 @@ Deno.test("Journal.open() restarts a journal whose header was torn", async () =>
   });
 });
 
-Deno.test("Journal.open() refuses a journal written for another sender or text", async () => {
+Deno.test("Journal.open() refuses a journal of another sender or text that may have sent", async () => {
   await withJournalPath(async (path) => {
     const first = await Journal.open(path, header, { clock: new FakeClock(0) });
+    await first.sending("14155550100");
+    await first.accepted("14155550100", "uuid-1");
     await first.close();
     const before = await Deno.readTextFile(path);
     await assertJournalError(
@@ -278,6 +280,51 @@ Deno.test("Journal.open() refuses a journal written for another sender or text",
       /belongs to a send of a different message text .*Use another --journal FILE, or delete/,
     );
     assert.equal(await Deno.readTextFile(path), before, "a refused journal is left as it was");
+    // A request that may have been accepted counts too.
+    await Deno.writeTextFile(
+      path,
+      before.split("\n")[0] + "\n" + JSON.stringify({
+        type: "sending",
+        to: "14155550101",
+        at: "1970-01-01T00:00:00.000Z",
+      }) + "\n",
+    );
+    await assertJournalError(
+      Journal.open(path, { ...header, from: "Other" }),
+      "different-sender",
+      /Other/,
+    );
+  });
+});
+
+Deno.test("Journal.open() lets another sender or text take over a journal that sent nothing", async () => {
+  await withJournalPath(async (path) => {
+    // The run of a sender Vonage refused: the one request answered 422, released.
+    const first = await Journal.open(path, header, { clock: new FakeClock(0) });
+    await first.sending("14155550100");
+    await first.released("14155550100", "422 Invalid params (from: not a sender)");
+    await first.failed("14155550101", "422 Invalid params (to: not a number)");
+    await first.close();
+    const fixed = { ...header, from: "Fixed" };
+    const second = await Journal.open(path, fixed, { clock: new FakeClock(5_000) });
+    assert.deepEqual(second.replay.replaced, header);
+    assert.equal(second.replay.createdAt, "1970-01-01T00:00:05.000Z");
+    assert.equal(second.previous.size, 0, "everyone is sent to again");
+    await second.sending("14155550101");
+    await second.accepted("14155550101", "uuid-2");
+    await second.close();
+    const lines = (await Deno.readTextFile(path)).trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.filter((l) => l.type === "header").map((l) => l.from), [
+      "Acme",
+      "Fixed",
+    ]);
+    // The next run of the fixed send resumes it as usual, and the first sender is refused now.
+    const third = await Journal.open(path, fixed);
+    assert.equal(third.replay.replaced, undefined);
+    assert.equal(third.replay.createdAt, "1970-01-01T00:00:05.000Z");
+    assert.equal(third.previous.get("14155550101")?.state, "accepted");
+    await third.close();
+    await assertJournalError(Journal.open(path, header), "different-sender", /"Fixed"/);
   });
 });
 

@@ -353,7 +353,8 @@ Deno.test("main.ts send exits 2 with one 'politely:' line and no stack trace for
       from: "Acme",
       textHash: "sha256:" + "0".repeat(64),
       createdAt: "2026-01-01T00:00:00.000Z",
-    }) + "\n",
+    }) + "\n" +
+      JSON.stringify({ type: "accepted", to: "14155550000", messageUuid: "u", at: "2026" }) + "\n",
   );
   const common = ["--text", "hi", "--from", "Acme"];
   const cases: Array<[string, string[], Readonly<Record<string, string>>, RegExp]> = [

@@ -426,6 +426,68 @@ Deno.test("runSendJob() stops the run on 402 and leaves the rest pending", async
   assertBalanced(result);
 });
 
+Deno.test("runSendJob() stops after one 422 about the request (from), everyone pending", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(10);
+  const badSender: SendOutcome = {
+    kind: "rejected",
+    status: 422,
+    title: "Invalid params",
+    detail: "The value of one or more parameters is invalid.",
+    invalidParameters: [{ name: "from", reason: "is not a sender of this account" }],
+  };
+  const api = new FakeApi(log, () => badSender);
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const result = await run(clock, list, api, { limiter, concurrency: 1, ratePerSecond: 10 });
+
+  assert.equal(result.stoppedBy, "request");
+  assert.match(
+    result.stopReason ?? "",
+    /^422 Invalid params.*\(from: is not a sender of this account\)/,
+  );
+  assert.equal(log.count("call"), 1);
+  assert.equal(result.failed, 0);
+  assert.equal(result.pending, 10);
+  assert.deepEqual(log.typesOf(list[0]!.to, "released", "failed"), ["released"]);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() records a 422 about the recipient (to) as that one's failure and goes on", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list = recipients(4);
+  const api = new FakeApi(log, (to, n) => to === list[1]!.to ? invalidNumber : accepted(to, n));
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const result = await run(clock, list, api, { limiter, concurrency: 1, ratePerSecond: 10 });
+  assert.equal(result.stoppedBy, undefined);
+  assert.equal(result.failed, 1);
+  assert.equal(result.accepted, 3);
+  assertBalanced(result);
+});
+
+Deno.test("runSendJob() puts a client_ref on every message: the recipient's own, else TAG and number", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const list: Recipient[] = [{ line: 1, to: "14155550100", clientRef: "order-7" }, {
+    line: 2,
+    to: "14155550101",
+  }];
+  const api = new FakeApi(log, (to, n) => accepted(to, n));
+  const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
+  const result = await run(clock, list, api, {
+    limiter,
+    concurrency: 1,
+    ratePerSecond: 10,
+    clientRefTag: "abcdefghijkl",
+  });
+  assert.equal(result.accepted, 2);
+  assert.deepEqual(api.messages.map((m) => m.clientRef), [
+    "order-7",
+    "pl1-abcdefghijkl-14155550101",
+  ]);
+});
+
 Deno.test("runSendJob() stops on an unexpected answer (a wrong endpoint) instead of failing everyone", async () => {
   const clock = new FakeClock();
   const log = new Log(clock);

@@ -50,6 +50,8 @@ Options:
                           on with no answer, 0 to 1 (default 0)
   --latency MS            milliseconds every answer is held (default 0)
   --seed N                seed of the fault draws, to replay a run (default random)
+  --senders LIST          the account's senders, comma-separated: any other 'from' is
+                          refused 422 naming 'from' (default: any valid sender)
   -h, --help              show this help
 
 Status webhooks (delivery receipts), posted for each accepted message to its
@@ -100,6 +102,15 @@ interface MockFlags {
   latencyMs: number;
   seed: number | undefined;
   webhooks: StatusWebhookOptions | undefined;
+  senders: string[] | undefined;
+}
+
+function parseSenders(list: string): string[] {
+  const senders = list.split(",").map((sender) => sender.trim()).filter((s) => s !== "");
+  if (senders.length === 0) {
+    throw new UsageError(`--senders needs at least one sender, e.g. --senders Acme,14155550100`);
+  }
+  return senders;
 }
 
 function parseMockFlags(args: string[]): MockFlags {
@@ -117,6 +128,7 @@ function parseMockFlags(args: string[]): MockFlags {
     "drop-rate": { type: "string" },
     latency: { type: "string" },
     seed: { type: "string" },
+    senders: { type: "string" },
     "signature-secret": { type: "string" },
     "status-url": { type: "string" },
     "status-delay": { type: "string" },
@@ -200,6 +212,7 @@ function parseMockFlags(args: string[]): MockFlags {
       what: "an integer from 0 to 2147483647",
     }),
     webhooks,
+    senders: values.senders === undefined ? undefined : parseSenders(values.senders),
   };
 }
 
@@ -379,6 +392,7 @@ export async function runMockCommand(args: string[], io: MockCommandIo = {}): Pr
       latencyMs: flags.latencyMs,
       ...(flags.seed === undefined ? {} : { seed: flags.seed }),
       ...(flags.webhooks === undefined ? {} : { statusWebhooks: flags.webhooks }),
+      ...(flags.senders === undefined ? {} : { senders: flags.senders }),
     });
   } catch (error: unknown) {
     if (key.temporary && key.privateKeyPath) await Deno.remove(key.privateKeyPath);

@@ -7,7 +7,8 @@
 
 import { LearningLimiter } from "../core/learning_limiter.ts";
 import type { Limiter } from "../core/limiter.ts";
-import { type Journal, JournalError, type JournalState } from "../send/journal.ts";
+import { hashMessageText, type Journal, JournalError, type JournalState } from "../send/journal.ts";
+import { campaignTag } from "../send/client_ref.ts";
 import { formatSummary, Progress, type SendSummary, stderrWriter } from "../send/progress.ts";
 import {
   emptySendCounts,
@@ -73,9 +74,21 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
 
   // A rerun says what it resumes: numbers left uncertain are skipped, and the user must
   // hear that, not find them folded into "skipped".
-  const previous = plan.journal.replay.resumed ? tallyPrevious(plan.journal.previous) : undefined;
+  const replaced = plan.journal.replay.replaced;
+  const previous = plan.journal.replay.resumed && replaced === undefined
+    ? tallyPrevious(plan.journal.previous)
+    : undefined;
   if (previous !== undefined && plan.journal.path !== undefined) {
     io.stderr(describeResume(plan.journal.path, previous, plan.journal.replay.tornLines, plan));
+  }
+  if (replaced !== undefined && plan.journal.path !== undefined) {
+    const what = replaced.from !== plan.from
+      ? `the sender ${JSON.stringify(replaced.from)}`
+      : "another message text";
+    io.stderr(
+      `the journal ${plan.journal.path} was started with ${what}, and nothing was accepted: ` +
+        "this run takes it over and sends to everyone",
+    );
   }
 
   progress.start();
@@ -86,6 +99,12 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
       limiter,
       from: plan.from,
       text: plan.text ?? "",
+      clientRefTag: await campaignTag({
+        from: plan.from,
+        textHash: await hashMessageText(plan.text ?? ""),
+        // The journal's creation: the same tag for every run that resumes it.
+        createdAt: plan.journal.replay.createdAt ?? new Date().toISOString(),
+      }),
       journal: plan.journal,
       previous: plan.journal.previous,
       concurrency: inFlightCap(plan),
@@ -214,6 +233,13 @@ async function reportRun(
       `the API answered ${result.stopReason}, which the Messages API does not answer for a ` +
         `message; check --base-url (${plan.baseUrl}). Unsent recipients stay pending.`,
     );
+  } else if (result.stoppedBy === "request") {
+    io.stderr(
+      `the API refused the request itself (${result.stopReason}): every message would meet ` +
+        "the same answer, so the run stopped after the first. Fix that option (--from, " +
+        "--text) and rerun the same command: unsent recipients stay pending, and the journal " +
+        "takes the fix as long as nothing was accepted yet.",
+    );
   }
 }
 
@@ -293,8 +319,14 @@ function describeResume(
  */
 function exitCodeFor(result: SendJobResult, leftByEarlierRuns: number): number {
   if (result.stoppedBy === "interrupt") return 130;
-  // Credentials or endpoint: the user's setup, to fix before anything more is sent.
-  if (result.stoppedBy === "auth" || result.stoppedBy === "unexpected") return 2;
+  // Credentials, endpoint or the request itself: the user's setup, to fix before anything
+  // more is sent.
+  if (
+    result.stoppedBy === "auth" || result.stoppedBy === "unexpected" ||
+    result.stoppedBy === "request"
+  ) {
+    return 2;
+  }
   if (result.failed > 0 || result.uncertain > 0 || result.pending > 0) return 1;
   return leftByEarlierRuns > 0 ? 1 : 0;
 }

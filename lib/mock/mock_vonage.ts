@@ -138,6 +138,14 @@ export interface MockVonageOptions {
    */
   maxStoredMessages?: number;
   /**
+   * The senders (`from`) registered to the account. When given, any other valid sender is
+   * refused with 422 naming `from`, as Vonage refuses a sender it will not use: the same
+   * answer for every message of a send.
+   *
+   * @default {undefined: any valid sender}
+   */
+  senders?: readonly string[];
+  /**
    * Post signed status webhooks (delivery receipts) for every accepted message, as
    * Vonage does; see {@linkcode StatusWebhookSender}. Their `clock` defaults to the
    * mock's and their `seed` to one derived from the mock's. Call `close()` when done.
@@ -174,6 +182,8 @@ export interface AcceptedMessage extends SmsFields {
   timeMs: number;
   /** `false` when the mock accepted the message but dropped the connection instead of answering. */
   answered: boolean;
+  /** The request's `User-Agent` header, when it had one. */
+  user_agent?: string;
 }
 
 /**
@@ -316,6 +326,7 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     clock = realClock,
     maxBodyBytes = 65_536,
     maxStoredMessages = 100_000,
+    senders,
   } = options;
   checkOptions({
     applicationId,
@@ -397,13 +408,24 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
     }
     const validation = validateSms(json);
     if (!validation.ok) return { status: 422, body: invalidParams(validation.invalid), headers };
+    if (senders !== undefined && !senders.includes(validation.sms.from)) {
+      const reason = `is not a sender of this account; use one of ${senders.join(", ")}`;
+      return { status: 422, body: invalidParams([{ name: "from", reason }]), headers };
+    }
 
     // Draw only when faults are on, so turning them on changes nothing else.
     const draw = failRate > 0 || dropRate > 0 ? random() : 1;
     if (draw < failRate) return injectedFailure(failStatus, headers);
     const message_uuid = crypto.randomUUID();
     const answered = !(draw < failRate + dropRate);
-    stored.add({ ...validation.sms, message_uuid, timeMs, answered });
+    const userAgent = request.headers.get("user-agent");
+    stored.add({
+      ...validation.sms,
+      message_uuid,
+      timeMs,
+      answered,
+      ...(userAgent === null ? {} : { user_agent: userAgent }),
+    });
     webhooks?.schedule({ ...validation.sms, message_uuid });
     if (!answered) return DROP;
     return { status: 202, body: { message_uuid }, headers };

@@ -191,6 +191,8 @@ interface QueueItem {
   to: string;
   line: number;
   text?: string;
+  /** A `client_ref` column's value; absent when the worker makes one. */
+  clientRef?: string;
 }
 
 /** What a worker records in the queue when it completes an entry. */
@@ -551,12 +553,13 @@ export class SharedSend {
   }
 
   #toRecipient(entry: WorkEntry<QueueItem>): QueuedRecipient {
-    const { to, line, text } = entry.item;
+    const { to, line, text, clientRef } = entry.item;
     const recipient: QueuedRecipient = {
       entryId: entry.id,
       to,
       line,
       ...(text === undefined ? {} : { text }),
+      ...(clientRef === undefined ? {} : { clientRef }),
     };
     const by = entry.startedBy;
     if (entry.reclaimed && by !== undefined) {
@@ -601,8 +604,11 @@ function withoutPassword(url: string): string {
 }
 
 async function* toItems(recipients: AsyncIterable<Recipient>): AsyncGenerator<QueueItem> {
-  for await (const { to, line, text } of recipients) {
-    yield text === undefined ? { to, line } : { to, line, text };
+  for await (const { to, line, text, clientRef } of recipients) {
+    const item: QueueItem = { to, line };
+    if (text !== undefined) item.text = text;
+    if (clientRef !== undefined) item.clientRef = clientRef;
+    yield item;
   }
 }
 

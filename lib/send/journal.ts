@@ -100,8 +100,17 @@ export interface JournalReplay {
   records: number;
   /** Torn last lines dropped (0 or 1): the run before was killed mid-write. */
   tornLines: number;
-  /** When the journal was started (ISO 8601), or `undefined` for {@linkcode Journal.none}. */
+  /**
+   * When the journal was started (ISO 8601), or `undefined` for {@linkcode Journal.none}.
+   * A journal whose sender or text was replaced counts as started then.
+   */
   createdAt: string | undefined;
+  /**
+   * The sender and text hash the journal had before this run replaced them: set when an
+   * earlier run of another sender or text left nothing accepted (nor possibly accepted),
+   * so this run continues the journal with its own, starting over.
+   */
+  replaced?: JournalHeader;
 }
 
 /**
@@ -250,6 +259,8 @@ type JournalRecord =
   | { type: "accepted"; to: string; messageUuid: string; at: string }
   | { type: "failed" | "uncertain" | "released"; to: string; reason: string; at: string };
 
+type HeaderRecord = Extract<JournalRecord, { type: "header" }>;
+
 interface Waiter {
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -374,16 +385,20 @@ export class Journal implements AsyncDisposable {
         );
       }
       const read = await readJournal(file, path, header);
-      const journal = new Journal(path, file, read.previous, {
+      const replay: JournalReplay = {
         resumed: read.createdAt !== undefined,
         records: read.records,
         tornLines: read.tornLines,
-        createdAt: read.createdAt ?? new Date(clock.now()).toISOString(),
-      }, clock);
+        createdAt: read.replaced === undefined && read.createdAt !== undefined
+          ? read.createdAt
+          : new Date(clock.now()).toISOString(),
+      };
+      if (read.replaced !== undefined) replay.replaced = read.replaced;
+      const journal = new Journal(path, file, read.previous, replay, clock);
       if (read.truncateTo !== undefined) await file.truncate(read.truncateTo);
       await file.seek(0, Deno.SeekMode.End);
       if (read.needsNewline) await journal.#appendRaw("\n");
-      if (read.createdAt === undefined) {
+      if (read.createdAt === undefined || read.replaced !== undefined) {
         await journal.#append({
           type: "header",
           version: VERSION,
@@ -563,6 +578,8 @@ interface ReadResult {
   previous: Map<string, JournalState>;
   /** From the header; `undefined` when the file held no complete header (a new journal). */
   createdAt: string | undefined;
+  /** The header this run's replaces (another sender or text, nothing accepted). */
+  replaced: JournalHeader | undefined;
   records: number;
   tornLines: number;
   /** Cut the file here to drop a torn last line. */
@@ -588,16 +605,26 @@ async function readJournal(
   let offset = 0;
   let lastNewlineEnd = 0;
   let createdAt: string | undefined;
+  let current: HeaderRecord | undefined;
   let records = 0;
 
   const apply = (line: string): void => {
     lineNumber++;
     if (line.trim() === "") return;
     const record = parseRecord(line);
-    if (lineNumber === 1 || createdAt === undefined) {
-      createdAt = checkHeader(record, path, expected);
-    } else if (record === undefined || record.type === "header") {
+    if (lineNumber === 1 || current === undefined) {
+      current = checkHeader(record, path);
+      createdAt = current.createdAt;
+    } else if (record === undefined) {
       throw damaged(path, lineNumber);
+    } else if (record.type === "header") {
+      // A run of another sender or text took the journal over (see below): what the
+      // replaced run left failed or pending starts over with it.
+      current = checkHeader(record, path);
+      createdAt = current.createdAt;
+      for (const [to, state] of previous) {
+        if (state.state === "failed" || state.state === "pending") previous.delete(to);
+      }
     } else {
       fold(previous, record);
     }
@@ -617,7 +644,7 @@ async function readJournal(
     for (const line of lines) apply(line);
     if (carry.length > MAX_LINE_CHARS) {
       // Our records are short: a megabyte without a newline is not ours, or is damage.
-      if (createdAt === undefined) checkHeader(undefined, path, expected);
+      if (createdAt === undefined) checkHeader(undefined, path);
       throw damaged(path, lineNumber + 1);
     }
   }
@@ -642,7 +669,22 @@ async function readJournal(
       truncateTo = lastNewlineEnd;
     }
   }
-  return { previous, createdAt, records, tornLines, truncateTo, needsNewline };
+  let replaced: JournalHeader | undefined;
+  if (current !== undefined && !sameSend(current, expected)) {
+    // Nothing accepted, nor possibly accepted: the earlier run's sender or text was refused
+    // for everyone (a 422 about the request), and this run, with the fix, takes over.
+    const mayHaveSent = [...previous.values()].some((state) =>
+      state.state === "accepted" || state.state === "uncertain"
+    );
+    if (mayHaveSent) throw differentSend(current, path, expected);
+    replaced = { from: current.from, textHash: current.textHash };
+    previous.clear();
+  }
+  return { previous, createdAt, replaced, records, tornLines, truncateTo, needsNewline };
+}
+
+function sameSend(header: HeaderRecord, expected: JournalHeader): boolean {
+  return header.from === expected.from && header.textHash === expected.textHash;
 }
 
 function damaged(path: string, lineNumber: number): JournalError {
@@ -684,12 +726,8 @@ function cannotOpen(path: string, error: unknown): unknown {
   );
 }
 
-/** Check the first record against this run; return its `createdAt`. */
-function checkHeader(
-  record: JournalRecord | undefined,
-  path: string,
-  expected: JournalHeader,
-): string {
+/** Check that a record is a header this version can read, and return it. */
+function checkHeader(record: JournalRecord | undefined, path: string): HeaderRecord {
   if (record === undefined || record.type !== "header") {
     throw new JournalError(
       "not-a-journal",
@@ -698,7 +736,6 @@ function checkHeader(
         `use another --journal FILE.`,
     );
   }
-  const fix = `Use another --journal FILE, or delete ${path} to start over.`;
   if (record.version !== VERSION) {
     throw new JournalError(
       "unsupported-version",
@@ -707,8 +744,18 @@ function checkHeader(
         `politely cannot read. Use another --journal FILE.`,
     );
   }
+  return record;
+}
+
+/** A journal of another send that may have sent something: it is not mixed in. */
+function differentSend(
+  record: HeaderRecord,
+  path: string,
+  expected: JournalHeader,
+): JournalError {
+  const fix = `Use another --journal FILE, or delete ${path} to start over.`;
   if (record.from !== expected.from) {
-    throw new JournalError(
+    return new JournalError(
       "different-sender",
       path,
       `The journal ${path} belongs to a send from ${JSON.stringify(record.from)} (started ` +
@@ -716,15 +763,12 @@ function checkHeader(
         `mix two sends. ${fix}`,
     );
   }
-  if (record.textHash !== expected.textHash) {
-    throw new JournalError(
-      "different-text",
-      path,
-      `The journal ${path} belongs to a send of a different message text (started ` +
-        `${record.createdAt}); resuming it would mix two sends. ${fix}`,
-    );
-  }
-  return record.createdAt;
+  return new JournalError(
+    "different-text",
+    path,
+    `The journal ${path} belongs to a send of a different message text (started ` +
+      `${record.createdAt}); resuming it would mix two sends. ${fix}`,
+  );
 }
 
 /** Parse one line into a record, or `undefined` if it is not one. */

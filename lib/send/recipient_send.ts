@@ -13,10 +13,11 @@ import type { Limiter, ObserveDetail } from "../core/limiter.ts";
 import { retry, RetryError } from "../core/retry.ts";
 import type { DeparturePacer } from "./departure_pacer.ts";
 import type { SendOutcome, SmsMessage, UncertainOutcome } from "../vonage/outcomes.ts";
+import { clientRef } from "./client_ref.ts";
 import type { JournalState } from "./journal.ts";
 import { type RunControl, RunStopped } from "./run_control.ts";
 import type { SendJournal, SendRecipient, SendSms } from "./send_job.ts";
-import { describeOutcome, isNotAccepted, type Settler, stopsTheRun } from "./settle.ts";
+import { describeOutcome, isNotAccepted, runStopFor, type Settler, stopsTheRun } from "./settle.ts";
 
 /** What every recipient's send shares within one job. */
 export interface SendJobContext<R extends SendRecipient> {
@@ -27,6 +28,7 @@ export interface SendJobContext<R extends SendRecipient> {
   journal: SendJournal;
   from: string;
   text: string;
+  clientRefTag: string | undefined;
   previous: ReadonlyMap<string, JournalState>;
   beforeSend: ((recipient: R) => Promise<void>) | undefined;
   control: RunControl;
@@ -75,7 +77,10 @@ export class RecipientSend<R extends SendRecipient> {
   constructor(recipient: R, job: SendJobContext<R>) {
     this.#recipient = recipient;
     this.#job = job;
+    const ref = recipient.clientRef ??
+      (job.clientRefTag === undefined ? undefined : clientRef(job.clientRefTag, recipient.to));
     this.#message = { to: recipient.to, from: job.from, text: recipient.text ?? job.text };
+    if (ref !== undefined) this.#message.clientRef = ref;
     const earlier = job.previous.get(recipient.to);
     this.#doubt = earlier?.state === "uncertain"
       ? { kind: "uncertain", reason: earlier.reason }
@@ -193,8 +198,9 @@ export class RecipientSend<R extends SendRecipient> {
     this.#last = answer;
     if (answer.kind === "uncertain") this.#doubt ??= answer;
     this.#observe(answer);
-    if (isNotAccepted(answer) || stopsTheRun(answer)) await this.#release(describeOutcome(answer));
-    if (stopsTheRun(answer)) control.stop(answer.kind, describeOutcome(answer));
+    const stop = runStopFor(answer);
+    if (isNotAccepted(answer) || stop !== undefined) await this.#release(describeOutcome(answer));
+    if (stop !== undefined) control.stop(stop, describeOutcome(answer));
     // Only now may the other workers start: a 401 has stopped the run by this point.
     control.openGate();
     settler.progress();
@@ -235,7 +241,10 @@ export class RecipientSend<R extends SendRecipient> {
   async #settle(outcome: SendOutcome | undefined): Promise<void> {
     const { settler } = this.#job;
     const doubt = this.#doubt;
-    if (outcome?.kind === "accepted" || (doubt === undefined && outcome?.kind === "rejected")) {
+    if (
+      outcome?.kind === "accepted" ||
+      (doubt === undefined && outcome?.kind === "rejected" && !stopsTheRun(outcome))
+    ) {
       await settler.decide(this.#recipient, outcome);
     } else if (doubt !== undefined) {
       const later = outcome === undefined || outcome === doubt

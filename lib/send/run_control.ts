@@ -10,7 +10,7 @@
 import type { Clock } from "../core/clock.ts";
 
 /** Why a run stopped before the end. */
-export type StopCause = "auth" | "payment" | "unexpected" | "interrupt" | "error";
+export type StopCause = "auth" | "payment" | "unexpected" | "request" | "interrupt" | "error";
 
 /** The run stopped (auth, payment or interrupt): a message that was not sent stays pending. */
 export class RunStopped extends Error {}

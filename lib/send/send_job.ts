@@ -159,6 +159,14 @@ export interface SendJobOptions<R extends SendRecipient = SendRecipient> {
   from: string;
   /** The text for recipients without their own. Required. */
   text: string;
+  /**
+   * The campaign tag of each message's `client_ref` (`pl1-TAG-TO`, see
+   * `lib/send/client_ref.ts`); a recipient's own `clientRef` wins. Without it, only
+   * recipients with their own carry one.
+   *
+   * @default {undefined}
+   */
+  clientRefTag?: string;
   /** Where outcomes go. Required (pass a journal that writes nothing to opt out). */
   journal: SendJournal;
   /**
@@ -372,6 +380,7 @@ export async function runSendJob<R extends SendRecipient = SendRecipient>(
     journal: options.journal,
     from: options.from,
     text: options.text,
+    clientRefTag: options.clientRefTag,
     previous,
     beforeSend: options.beforeSend,
     control,

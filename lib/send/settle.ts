@@ -31,13 +31,33 @@ export function isNotAccepted(outcome: SendOutcome): boolean {
 }
 
 /**
- * Answers that every later message would meet too (bad credentials, no credit,
- * a wrong endpoint): the run stops and the recipients stay pending.
+ * Why an answer stops the whole run, or `undefined` if it does not: answers that every
+ * later message would meet too (bad credentials, no credit, a wrong endpoint, a 422 about
+ * the request rather than its recipient). The recipients then stay pending.
  */
-export function stopsTheRun(
+export function runStopFor(
   outcome: SendOutcome,
-): outcome is Extract<SendOutcome, { kind: "auth" | "payment" | "unexpected" }> {
-  return outcome.kind === "auth" || outcome.kind === "payment" || outcome.kind === "unexpected";
+): "auth" | "payment" | "unexpected" | "request" | undefined {
+  if (outcome.kind === "auth" || outcome.kind === "payment" || outcome.kind === "unexpected") {
+    return outcome.kind;
+  }
+  return isRequestRejection(outcome) ? "request" : undefined;
+}
+
+/** Whether an answer stops the whole run (see {@linkcode runStopFor}). */
+export function stopsTheRun(outcome: SendOutcome): boolean {
+  return runStopFor(outcome) !== undefined;
+}
+
+/**
+ * A 422 whose invalid parameters are none of them the recipient (`from`, `text`,
+ * `channel` …): a mistake in the request, the same for every message, not this
+ * recipient's failure.
+ */
+export function isRequestRejection(outcome: SendOutcome): boolean {
+  return outcome.kind === "rejected" && outcome.status === 422 &&
+    outcome.invalidParameters.length > 0 &&
+    outcome.invalidParameters.every((parameter) => parameter.name !== "to");
 }
 
 /** One answer, for people: the status and the server's own words. */

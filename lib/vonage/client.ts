@@ -11,6 +11,7 @@
 
 import { type Clock, realClock } from "../core/clock.ts";
 import { httpUrl } from "../core/parse_url.ts";
+import { USER_AGENT } from "../core/version.ts";
 import { failedBeforeSending } from "../core/polite_fetch.ts";
 import { classifyAnswer } from "./classify_answer.ts";
 import type { SendOutcome, SmsMessage } from "./outcomes.ts";
@@ -220,6 +221,7 @@ async function postOnce(
           "authorization": `Bearer ${token}`,
           "content-type": "application/json",
           "accept": "application/json",
+          "user-agent": USER_AGENT,
           // Never on a reused connection: when a kept-alive connection closes
           // with no answer, Deno's fetch silently sends the request again on a
           // new one, and a second POST here is a second SMS (measured against
