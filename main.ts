@@ -7,7 +7,7 @@
 
 import { closestName } from "./lib/cli/did_you_mean.ts";
 import { UsageError } from "./lib/cli/usage_error.ts";
-import { VERSION } from "./lib/cli/version.ts";
+import { VERSION } from "./lib/core/version.ts";
 
 const HELP = `politely ${VERSION}: send to rate-limited APIs as fast as they allow, never faster
 
