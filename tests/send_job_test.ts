@@ -439,7 +439,7 @@ Deno.test("runSendJob() stops after one 422 about the request (from), everyone p
   };
   const api = new FakeApi(log, () => badSender);
   const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
-  const result = await run(clock, list, api, { limiter, concurrency: 1, ratePerSecond: 10 });
+  const result = await run(clock, list, api, { limiter, concurrency: 1 });
 
   assert.equal(result.stoppedBy, "request");
   assert.match(
@@ -459,7 +459,7 @@ Deno.test("runSendJob() records a 422 about the recipient (to) as that one's fai
   const list = recipients(4);
   const api = new FakeApi(log, (to, n) => to === list[1]!.to ? invalidNumber : accepted(to, n));
   const limiter = new TokenBucket({ ratePerSecond: 10, burst: 1, clock });
-  const result = await run(clock, list, api, { limiter, concurrency: 1, ratePerSecond: 10 });
+  const result = await run(clock, list, api, { limiter, concurrency: 1 });
   assert.equal(result.stoppedBy, undefined);
   assert.equal(result.failed, 1);
   assert.equal(result.accepted, 3);
@@ -478,7 +478,6 @@ Deno.test("runSendJob() puts a client_ref on every message: the recipient's own,
   const result = await run(clock, list, api, {
     limiter,
     concurrency: 1,
-    ratePerSecond: 10,
     clientRefTag: "abcdefghijkl",
   });
   assert.equal(result.accepted, 2);
