@@ -8,8 +8,10 @@
  *   the same size with the same Vonage client: take a token, POST, tell the limiter the answer
  *   as the SDK's adaptive strategy does (`updateClientSendingRate`), send a throttled message
  *   again. The SDK's own sleep before each retry (its standard strategy's, up to 1 s for a
- *   first throttled retry, doubling) is left out: the learners are compared, not the retries. Unknown limits of 5, 20 and 50/s; `--rate 40` (alone and with `--adaptive`) against
- *   20/s; a burst-1 server at exactly `--rate 20`; the known limit (burst 2) as the control.
+ *   first throttled retry, doubling) is left out: the learners are compared, not the retries.
+ *   politely's learner runs in that same loop too (built where `simulate adaptive` builds it).
+ *   Unknown limits of 5, 20 and 50/s; `--rate 40` (alone and with `--adaptive`) against 20/s;
+ *   a burst-1 server at exactly `--rate 20`; the known limit (burst 2) as the control.
  * - **library**: 100 POSTs at 20/s through `politeFetch` with `new TokenBucket({ ratePerSecond:
  *   20 })` (the README's way), bottleneck (`minTime` 50 ms) + p-retry, and p-throttle (20 per
  *   1000 ms) + p-retry, all with default retry options, against servers of burst 1 and 2. A
@@ -17,16 +19,17 @@
  *
  * Elapsed is the mock's first arrival to its last acceptance (arrival times of `/messages`; the
  * first request always finds the bucket full); ideal is (N − 1)/R. Every run is cut after
- * `--cap` seconds (default 60; a cut run shows cap ÷ ideal as a lower bound), so the bench stays
- * within a few minutes: about 2½ for `--part send`, 3 for `--part library`.
+ * `--cap` seconds (default 45; a cut run shows cap ÷ ideal as a lower bound), so the bench stays
+ * within a few minutes: about 3 for `--part send`, 2½ for `--part library`.
  *
- *   deno task bench:adaptive [--part send|library|all] [--cap 60]
+ *   deno task bench:adaptive [--part send|library|all] [--cap 45]
  */
 
 import { parseArgs } from "node:util";
 import { politeFetch } from "../lib/core/polite_fetch.ts";
 import { TokenBucket } from "../lib/core/token_bucket.ts";
 import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
+import { type Learner, politelyLearner } from "../lib/simulate/adaptive.ts";
 import { createVonageClient, mintVonageJwt } from "../lib/vonage/mod.ts";
 import { Bottleneck, DefaultRateLimiter, pRetry, pThrottle } from "./peers.ts";
 import {
@@ -54,7 +57,7 @@ const { values } = parseArgs({
   strict: true,
   options: {
     part: { type: "string", default: "all" },
-    cap: { type: "string", default: "60" },
+    cap: { type: "string", default: "45" },
   },
 });
 if (!["send", "library", "all"].includes(values.part)) {
@@ -136,35 +139,50 @@ function cli(flags: string[]): Sender {
 }
 
 /**
+ * A worker pool of `CONCURRENCY` around a learner: take a token, POST with the Vonage client,
+ * tell the learner the answer, and send a throttled message again.
+ */
+function pool(makeLearner: () => Learner): Sender {
+  return async (url, list, signal) => {
+    const learner = makeLearner();
+    const client = createVonageClient({
+      applicationId: TEST_APPLICATION_ID,
+      privateKey: TEST_PRIVATE_KEY,
+      baseUrl: url,
+    });
+    const queue = list.values();
+    const worker = async () => {
+      for (const to of queue) {
+        while (!signal.aborted) {
+          await learner.take();
+          const outcome = await client.sendSms({ to, from: FROM, text: TEXT });
+          if (outcome.kind === "throttled") {
+            learner.observe?.("throttled");
+            continue;
+          }
+          learner.observe?.("accepted");
+          if (outcome.kind !== "accepted") throw new Error(`${to}: unexpected ${outcome.kind}`);
+          break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
+}
+
+/**
  * The AWS SDK's adaptive mode: before each attempt `getSendToken()`, after it
  * `updateClientSendingRate` with a throttling error or with nothing (a success), as
- * `AdaptiveRetryStrategy` does; a throttled message is sent again by the same worker.
+ * `AdaptiveRetryStrategy` does.
  */
-const awsLearner: Sender = async (url, list, signal) => {
+const awsLearner = pool(() => {
   const limiter = new DefaultRateLimiter();
-  const client = createVonageClient({
-    applicationId: TEST_APPLICATION_ID,
-    privateKey: TEST_PRIVATE_KEY,
-    baseUrl: url,
-  });
-  const queue = list.values();
-  const worker = async () => {
-    for (const to of queue) {
-      while (!signal.aborted) {
-        await limiter.getSendToken();
-        const outcome = await client.sendSms({ to, from: FROM, text: TEXT });
-        if (outcome.kind === "throttled") {
-          limiter.updateClientSendingRate({ errorType: "THROTTLING" });
-          continue;
-        }
-        limiter.updateClientSendingRate({});
-        if (outcome.kind !== "accepted") throw new Error(`${to}: unexpected ${outcome.kind}`);
-        break;
-      }
-    }
+  return {
+    take: () => limiter.getSendToken(),
+    observe: (outcome) =>
+      limiter.updateClientSendingRate(outcome === "throttled" ? { errorType: "THROTTLING" } : {}),
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-};
+});
 
 /** One raw POST of an SMS to the mock, as a library user would write it. */
 async function smsRequest(url: string): Promise<(to: string) => [string, RequestInit]> {
@@ -257,6 +275,7 @@ async function run(
 }
 
 const AWS = "AWS SDK DefaultRateLimiter (CUBIC)";
+const SAME_LOOP = "politely's learner in the same loop";
 if (values.part !== "library") {
   const politely = `politely send ${UNKNOWN_LIMIT_FLAGS.join(" ")}`;
   for (const [ratePerSecond, messages] of [[5, 100], [20, 300], [50, 300]] as const) {
@@ -264,6 +283,7 @@ if (values.part !== "library") {
     const server = { ratePerSecond, burst: 2 };
     await run(server, messages, { case: name, sender: politely }, cli(UNKNOWN_LIMIT_FLAGS));
     await run(server, messages, { case: name, sender: AWS }, awsLearner);
+    await run(server, messages, { case: name, sender: SAME_LOOP }, pool(() => politelyLearner()));
   }
   const twenty = { ratePerSecond: 20, burst: 2 };
   for (const flags of [["--rate", "40"], ["--rate", "40", "--adaptive"]]) {

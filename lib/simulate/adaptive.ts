@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Clock } from "../core/clock.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 import type { LimiterOutcome } from "../core/limiter.ts";
 import { LearningLimiter, TokenBucket } from "../core/mod.ts";
@@ -39,19 +39,41 @@ export const ADAPTIVE_LEARNERS: readonly AdaptiveLearner[] = Object.freeze(
 );
 
 /**
- * What the loop needs of a learner: a token before each request, and each answer after it.
- * Any `Limiter` is one.
+ * What a send loop needs of a learner: a token before each request, and each answer after
+ * it. Any `Limiter` is one.
+ *
+ * @example A loop's view of a limiter
+ * ```ts
+ * import type { Learner } from "./adaptive.ts";
+ * import { TokenBucket } from "../core/mod.ts";
+ *
+ * const learner: Learner = new TokenBucket({ ratePerSecond: 10 });
+ * await learner.take();
+ * learner.observe?.("accepted");
+ * ```
  */
-interface Learner {
+export interface Learner {
+  /** Wait for a token before sending. */
   take(): Promise<void>;
+  /** Hear how the server answered. */
   observe?(outcome: LimiterOutcome): void;
 }
 
 /**
  * politely's learner for a limit nobody told it, as the root module exports it: the one place
- * to change when the learner's name or options change.
+ * to change when the learner's name or options change (`simulate adaptive` and
+ * `bench/adaptive.ts` both build it here).
+ *
+ * @example A learner on a virtual clock
+ * ```ts
+ * import { politelyLearner } from "./adaptive.ts";
+ * import { FakeClock } from "../core/fake_clock.ts";
+ *
+ * const learner = politelyLearner(new FakeClock());
+ * await learner.take(); // the first token is there at once
+ * ```
  */
-function politelyLearner(clock: Clock): Learner {
+export function politelyLearner(clock: Clock = realClock): Learner {
   // As `send --adaptive --rate 1000` makes it: a ceiling far above, a start of 10/s.
   return new LearningLimiter({ ratePerSecond: 1000, startPerSecond: 10, clock });
 }
