@@ -111,7 +111,7 @@ Deno.test("LimitLearner takes a limit the server states as exact, below its ceil
   assert.equal(learner.ratePerSecond, 20);
 });
 
-Deno.test("LimitLearner slow start doubles about every 300 ms of answers and stops at the ceiling", async () => {
+Deno.test("LimitLearner slow start doubles every four answers at a low rate and stops at the ceiling", async () => {
   const clock = new FakeClock();
   const learner = new LimitLearner({ ceilingPerSecond: 100, startPerSecond: 10, clock });
   assert.equal(learner.state().phase, "starting");
@@ -121,7 +121,7 @@ Deno.test("LimitLearner slow start doubles about every 300 ms of answers and sto
     elapsedMs += stepMs;
     learner.accepted();
   }
-  // At 10–20/s, four answers make a doubling (300 ms would be only three).
+  // At 10–20/s four answers make a doubling (they take longer than the 200 ms doubling time).
   assert.ok(learner.ratePerSecond > 14 && learner.ratePerSecond < 22, `${learner.ratePerSecond}`);
   for (let i = 0; i < 200; i++) {
     await clock.advance(1000 / learner.ratePerSecond);

@@ -37,7 +37,7 @@ export interface SendPlan extends Omit<SendFlags, "journal"> {
 
 /**
  * Where `--adaptive` starts: a rate most APIs take (Vonage's default is 30
- * requests/s per key), doubled about every 300 ms until the first 429.
+ * requests/s per key), doubled about every 200 ms until the first 429.
  */
 const ADAPTIVE_START_PER_SECOND = 10;
 

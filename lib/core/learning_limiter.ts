@@ -31,7 +31,7 @@ export interface LearningLimiterOptions {
    */
   burst?: number;
   /**
-   * Where to start: below `ratePerSecond` the rate doubles about every 300 ms
+   * Where to start: below `ratePerSecond` the rate doubles about every 200 ms
    * of accepted answers until the first 429 (slow start); at it, the ceiling
    * is trusted until a 429 says otherwise.
    *

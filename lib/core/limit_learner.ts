@@ -42,7 +42,7 @@ export interface LimitLearnerOptions {
   /**
    * Slow start's doubling time, in milliseconds of accepted answers.
    *
-   * @default {300}
+   * @default {200}
    */
   doublingMs?: number;
   /**
@@ -72,8 +72,8 @@ export interface LimitLearnerState {
 // The constants below were tuned in virtual time against strict token-bucket
 // servers (burst 1 and 2, 5 to 50/s, arrival jitter): see docs/adaptive.md.
 
-/** Slow start doubles the rate every 300 ms of answers, but never in fewer than 4 answers. */
-const DOUBLING_MS = 300;
+/** Slow start doubles the rate every 200 ms of answers, but never in fewer than 4 answers. */
+const DOUBLING_MS = 200;
 const DOUBLING_ANSWERS = 4;
 /** After slow start's first 429: halve, then climb back four times as slowly. */
 const START_BACKOFF = 0.5;
