@@ -677,3 +677,26 @@ Deno.test("serveMockVonage() refuses a bad port and a port in use", async () => 
     Deno.errors.AddrInUse,
   );
 });
+
+Deno.test("POST /v1/messages with senders refuses any other from with 422 naming from", async () => {
+  const m = await mock({ senders: ["Acme", "14155550100"] });
+  assert.equal((await send(m)).status, 202);
+  await (await send(m, { ...SMS, from: "14155550100" })).body?.cancel();
+  const refused = await send(m, { ...SMS, from: "Acmee" });
+  assert.equal(refused.status, 422);
+  const body = await problemOf(refused);
+  assert.deepEqual(body.invalid_parameters, [
+    { name: "from", reason: "is not a sender of this account; use one of Acme, 14155550100" },
+  ]);
+  assert.equal(m.messages().length, 2);
+});
+
+Deno.test("GET /messages keeps each accepted request's User-Agent", async () => {
+  const m = await mock();
+  const response = await send(m, SMS, {
+    ...await authorized(),
+    "user-agent": "politely/0.1.0 Deno/2.9.6",
+  });
+  await response.body?.cancel();
+  assert.equal(m.messages()[0]?.user_agent, "politely/0.1.0 Deno/2.9.6");
+});
