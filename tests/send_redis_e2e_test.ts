@@ -210,8 +210,11 @@ redisTest(
     // Exactly the requests in flight at the kill are in doubt: the journal knows the rest.
     const states = await replayJournal(journal);
     assert.deepEqual([...numbersIn(states, "uncertain")].sort(), [...caughtInFlight].sort());
-    assert.equal(numbersIn(states, "accepted").size, 80 - caughtInFlight.size);
-    assert.equal(rerun.summary!.queue!.completed, 80);
+    // (Failed once in three full runs under load with 49 for 67: the rerun's own account
+    // goes in the message, to tell which entries it left.)
+    const account = `${JSON.stringify(rerun.summary)}\n${rerun.stderr}`;
+    assert.equal(numbersIn(states, "accepted").size, 80 - caughtInFlight.size, account);
+    assert.equal(rerun.summary!.queue!.completed, 80, account);
     const counts = acceptedCounts(server);
     for (const to of list) {
       const times = counts.get(to) ?? 0;
