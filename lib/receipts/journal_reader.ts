@@ -113,7 +113,7 @@ export class JournalReader {
     } catch {
       throw this.#notJournal();
     }
-    if (this.#lineNumber === 1) {
+    if (this.#lineNumber === 1 || record.type === "header") {
       const { type, from, textHash, createdAt } = record;
       if (
         type !== "header" || typeof from !== "string" || typeof textHash !== "string" ||
@@ -121,7 +121,13 @@ export class JournalReader {
       ) {
         throw this.#notJournal();
       }
+      // A later header: a run of a fixed sender or text took over a journal that had sent
+      // nothing (see Journal.open); its client_refs carry the new tag, and what the
+      // replaced run left failed or pending starts over.
       this.tag = await campaignTag({ from, textHash, createdAt });
+      for (const [to, number] of this.numbers) {
+        if (number.state === "failed" || number.state === "pending") this.numbers.delete(to);
+      }
       return;
     }
     const to = record.to;
