@@ -490,3 +490,18 @@ Deno.test("runSendCommand() refuses national numbers without --default-country, 
     "too short; if these are national numbers, pass --default-country",
   ]);
 });
+
+Deno.test("runSendCommand() stops at the header when --text names a column the file lacks", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/people.csv`;
+  await Deno.writeTextFile(file, "to,name\n+1 415 555 0100,Ada\n");
+  const { io, stderr } = fakeIo();
+  await assertUsageError(
+    runSendCommand([file, "--text", "Hi {{first}}", "--from", "Acme", "--dry-run"], io),
+    /^--text names a column .*people\.csv does not have; nothing sent$/,
+  );
+  assert.deepEqual(stderr, [
+    `${file}:1: the message uses {{first}}, but the CSV header has no such column (found ` +
+    '"to", "name"); fix the placeholder or add the column',
+  ]);
+});

@@ -111,7 +111,12 @@ export async function validate(
       result.invalid++;
       show(formatProblem(displayName, entry.problem));
       if (entry.problem.fatal) {
-        throw new UsageError(`${displayName} cannot be read as a recipients file; nothing sent`);
+        // A placeholder naming no column is the message's mistake, not the file's.
+        throw new UsageError(
+          entry.problem.reason.startsWith("the message uses {{")
+            ? `--text names a column ${displayName} does not have; nothing sent`
+            : `${displayName} cannot be read as a recipients file; nothing sent`,
+        );
       }
     } else if (entry.kind === "duplicate") {
       result.duplicates++;
