@@ -36,9 +36,11 @@ import {
   checkJournalPlace,
   checkRedis,
   finishJournal,
+  joinShared,
   loadPrivateKey,
   openJournal,
   openShared,
+  recoverShared,
 } from "./send_setup.ts";
 import { UsageError } from "./usage_error.ts";
 import { countryName } from "../send/phone_number.ts";
@@ -103,14 +105,13 @@ export async function runSendCommand(
     try {
       if (flags.redis !== undefined && digest !== undefined) {
         shared = await openShared(flags.redis, journal, digest, flags);
-        const added = await shared.load(sendable(path, text, readOptions));
-        io.stderr(
-          `redis: worker ${shared.worker} joins ${shared.queueKey} (${checked.recipients} ` +
-            `recipients, ${added} added by this worker), sharing ${shared.budgetKey} at ` +
-            `${flags.ratePerSecond}/s`,
-        );
+        const { recover } = flags.redis;
+        const recipients = sendable(path, text, readOptions);
+        await joinShared(shared, recover, recipients, checked.recipients, flags.ratePerSecond, io);
       }
-      code = await runSend(path, { ...flags, journal, shared, checked, privateKey }, io);
+      code = flags.redis?.recover && shared !== undefined
+        ? await recoverShared(shared, journal.path, io)
+        : await runSend(path, { ...flags, journal, shared, checked, privateKey }, io);
     } catch (error) {
       // Whatever went wrong is the news: closing must not replace it (a failed journal
       // write, already explained, would be rethrown by close()).

@@ -71,6 +71,9 @@ Scale-out (several workers, on one machine or many):
                          take over a silent (dead) worker's entries after S seconds
                          (default 60; the same on every worker). What it may have sent is
                          recorded uncertain, never sent twice (unless --resend-uncertain)
+  --redis-recover        after Redis lost the campaign's state (a worker stopped with exit
+                         2 and said so): add what this worker's journal decided to Redis,
+                         send nothing. Run it on every worker, then the usual command
 
 Examples:
   # Against the local mock (start 'main.ts mock --write-private-key mock.key' first):
@@ -125,6 +128,7 @@ function parseSendArgs(args: string[]) {
     redis: { type: "string" },
     "redis-worker": { type: "string" },
     "redis-reclaim-after": { type: "string" },
+    "redis-recover": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, { allowPositionals: true });
 }
@@ -134,6 +138,8 @@ export interface RedisFlags {
   url: string;
   worker: string | undefined;
   reclaimIdleMs: number;
+  /** `--redis-recover`: seed the campaign's decided set from the journal, send nothing. */
+  recover: boolean;
 }
 
 /** Everything `send` was told, checked. */
@@ -306,7 +312,7 @@ function parseRedisFlags(
 ): RedisFlags | undefined {
   const url = values.redis;
   if (url === undefined) {
-    for (const flag of ["redis-worker", "redis-reclaim-after"] as const) {
+    for (const flag of ["redis-worker", "redis-reclaim-after", "redis-recover"] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --redis URL`);
     }
     return undefined;
@@ -335,5 +341,12 @@ function parseRedisFlags(
       `--redis-reclaim-after must be at least 1 (second), got '${values["redis-reclaim-after"]}'`,
     );
   }
-  return { url, worker, reclaimIdleMs };
+  const recover = values["redis-recover"] ?? false;
+  if (recover && values["no-journal"]) {
+    throw new UsageError(
+      "--redis-recover adds what this worker's journal decided to Redis: it needs the " +
+        "journal (drop --no-journal)",
+    );
+  }
+  return { url, worker, reclaimIdleMs, recover };
 }

@@ -132,6 +132,11 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
         { cause: error },
       );
     }
+    const lost = await shared?.diagnose(error);
+    if (lost !== undefined) {
+      // Not a bug: Redis lost the campaign's state. Every decision is in the local journal.
+      throw new UsageError(`the run stopped: ${lost.message}`, { cause: error });
+    }
     if (shared !== undefined && !(await shared.reachable())) {
       // Not a bug: the shared server went away. Every decision is in the local journal.
       progress.stop();

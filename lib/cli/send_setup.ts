@@ -10,11 +10,14 @@ import { importVonagePrivateKey, VonageCredentialsError } from "../vonage/jwt.ts
 import { connectRedis, type RedisConnection } from "../redis/connect.ts";
 import {
   campaignId,
+  CampaignStateLostError,
   defaultWorkerName,
   type RecipientDigest,
   RedisUnreachableError,
   SharedSend,
 } from "../redis/shared_send.ts";
+import { describePersistence } from "../redis/campaign_state.ts";
+import type { Recipient } from "../send/recipients.ts";
 import type { RedisFlags } from "./send_flags.ts";
 import type { SendCommandIo } from "./send_io.ts";
 import { UsageError } from "./usage_error.ts";
@@ -156,6 +159,10 @@ export async function openShared(
       burst: run.burst,
       worker,
       previous: journal.previous,
+      // A journal that existed before this run took part in the campaign (or in a run of
+      // it without Redis): state in Redis that is gone must not be started afresh.
+      tookPart: journal.replay.resumed,
+      recoverHint: RECOVER_HINT,
       reclaimIdleMs: redis.reclaimIdleMs,
       // Claim about a quarter second of the shared rate at a time: few round trips at
       // high rates, and little hoarding (every worker keeps --concurrency in hand anyway).
@@ -165,4 +172,63 @@ export async function openShared(
     if (error instanceof RedisUnreachableError) throw unreachable(error);
     throw error;
   }
+}
+
+/** What a worker says when the campaign's state in Redis is lost. */
+export const RECOVER_HINT =
+  "To resume without sending twice: let every worker of this campaign stop, run the same " +
+  "command with --redis-recover on each (it adds what its journal decided to Redis and " +
+  "sends nothing), then run the usual command on each again";
+
+/**
+ * Join the campaign's state (refusing lost state: exit 2), warn when the server's
+ * persistence cannot ride through a restart, and load the queue.
+ */
+export async function joinShared(
+  shared: SharedSend,
+  recover: boolean,
+  recipients: AsyncIterable<Recipient>,
+  count: number,
+  ratePerSecond: number,
+  io: SendCommandIo,
+): Promise<void> {
+  let persistence;
+  try {
+    ({ persistence } = await shared.join(recover));
+  } catch (error) {
+    if (error instanceof CampaignStateLostError) {
+      throw new UsageError(`--redis: ${error.message}. Nothing sent`, { cause: error });
+    }
+    throw error;
+  }
+  if (persistence !== "always") {
+    io.stderr(
+      `redis: warning: ${shared.redisDisplayUrl} keeps its data with ` +
+        `${describePersistence(persistence)}: if it restarts, the campaign's state may be ` +
+        "lost, and every worker then stops (exit 2) until it is recovered with " +
+        "--redis-recover. Workers ride through a restart of a server with appendonly yes " +
+        "and appendfsync always",
+    );
+  }
+  const added = await shared.load(recipients);
+  io.stderr(
+    `redis: worker ${shared.worker} joins ${shared.queueKey} (${count} recipients, ${added} ` +
+      `added by this worker), sharing ${shared.budgetKey} at ${ratePerSecond}/s`,
+  );
+}
+
+/** `--redis-recover`: seed the campaign's decided set from this worker's journal; send nothing. */
+export async function recoverShared(
+  shared: SharedSend,
+  journalPath: string | undefined,
+  io: SendCommandIo,
+): Promise<number> {
+  const seeded = await shared.recover();
+  io.stderr(
+    `redis: recovery: ${seeded} decisions from ${journalPath} added to ` +
+      `${shared.campaignKeys.decided}; nothing sent. Once every worker of this campaign has ` +
+      "run --redis-recover, run the usual command on each: no number that any journal " +
+      "decided is sent again",
+  );
+  return 0;
 }

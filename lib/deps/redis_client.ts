@@ -4,4 +4,4 @@
  * @module
  */
 
-export { createClient } from "npm:@redis/client@6.3.1";
+export { createClient, ErrorReply } from "npm:@redis/client@6.3.1";

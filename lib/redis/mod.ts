@@ -15,6 +15,23 @@ export {
   type RedisConnection,
 } from "./connect.ts";
 export { RedisLimiter, type RedisLimiterOptions, type RedisReservation } from "./redis_limiter.ts";
+export { isOutage, rideThrough, type RideThroughOptions } from "./ride_through.ts";
+export {
+  type CampaignKeys,
+  campaignKeys,
+  CampaignStateLostError,
+  checkCampaign,
+  decisionsFor,
+  describePersistence,
+  joinCampaign,
+  type JoinCampaignOptions,
+  type JoinedCampaign,
+  type LostStateKind,
+  type Persistence,
+  seedDecisions,
+  type SeededDecision,
+  serverState,
+} from "./campaign_state.ts";
 export {
   type ClaimOptions,
   type CompleteOptions,

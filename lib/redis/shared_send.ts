@@ -12,14 +12,26 @@ import { type Clock, realClock } from "../core/clock.ts";
 import type { JournalState } from "../send/journal.ts";
 import type { Limiter, LimiterOutcome, TakeOptions } from "../core/limiter.ts";
 import type { Recipient } from "../send/recipients.ts";
-import { connectRedis, type RedisConnection } from "./connect.ts";
+import { connectRedis, type RedisCommander, type RedisConnection } from "./connect.ts";
+import {
+  type CampaignKeys,
+  campaignKeys,
+  CampaignStateLostError,
+  checkCampaign,
+  decisionsFor,
+  joinCampaign,
+  type JoinedCampaign,
+  seedDecisions,
+} from "./campaign_state.ts";
+import { rideThrough } from "./ride_through.ts";
 import { RedisLimiter } from "./redis_limiter.ts";
 import { RedisWorkQueue, type WorkEntry, type WorkQueueCounts } from "./work_queue.ts";
 import type { SendRecipient, SendSettlement } from "../send/send_job.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
 export type { Clock, JournalState, Limiter, Recipient, SendRecipient, SendSettlement };
-export type { LimiterOutcome, TakeOptions, WorkQueueCounts };
+export type { JoinedCampaign, LimiterOutcome, TakeOptions, WorkQueueCounts };
+export { CampaignStateLostError };
 
 /**
  * A digest of the recipients a campaign sends to, in order, computed while they stream
@@ -231,6 +243,26 @@ export interface SharedSendOptions {
   /** What this worker's journal knew when opened. */
   previous: ReadonlyMap<string, JournalState>;
   /**
+   * Whether this worker's journal already has records of this campaign: then
+   * state in Redis that is gone or was rebuilt without it is refused.
+   *
+   * @default {false}
+   */
+  tookPart?: boolean;
+  /**
+   * What to tell the user to do when the campaign's state is lost.
+   *
+   * @default {"see 'Redis persistence and recovery' in the README"}
+   */
+  recoverHint?: string;
+  /**
+   * How long an outage (dropped connection, a server still loading) may last before
+   * a command fails; until then commands are sent again, with jitter.
+   *
+   * @default {30_000}
+   */
+  outageMs?: number;
+  /**
    * How long an entry must be idle before another worker takes it over.
    *
    * @default {60_000}
@@ -308,11 +340,23 @@ export class SharedSend {
   readonly redisUrl: string;
   /** The server's URL without its password, for messages. */
   readonly redisDisplayUrl: string;
+  /** The campaign's marker, worker set and decided set. */
+  readonly campaignKeys: CampaignKeys;
 
   readonly #queue: RedisWorkQueue<QueueItem, QueueOutcome>;
   readonly #redisLimiter: RedisLimiter;
   readonly #connections: RedisConnection[];
   readonly #previous: ReadonlyMap<string, JournalState>;
+  readonly #queueRedis: RedisCommander;
+  readonly #tookPart: boolean;
+  readonly #recoverHint: string;
+  readonly #ratePerSecond: number;
+  #joined: JoinedCampaign | undefined;
+  /** Socket errors on either connection so far, and the count when each recipient was handed out. */
+  readonly #drops: { count: number };
+  readonly #handedOutAt = new WeakMap<QueuedRecipient, number>();
+  #lostState: CampaignStateLostError | undefined;
+  #decidedElsewhere = 0;
   readonly #reclaimIdleMs: number;
   readonly #touchEveryMs: number;
   readonly #quietAfterMs: number;
@@ -333,7 +377,12 @@ export class SharedSend {
     options: SharedSendOptions,
     limiterConnection: RedisConnection,
     queueConnection: RedisConnection,
+    drops: { count: number } = { count: 0 },
   ) {
+    this.#drops = drops;
+    const outage = { outageMs: options.outageMs ?? 30_000, clock: options.clock ?? realClock };
+    const limiterRedis = rideThrough(limiterConnection, outage);
+    const queueRedis = rideThrough(queueConnection, outage);
     const {
       applicationId,
       campaignId,
@@ -352,14 +401,20 @@ export class SharedSend {
     this.queueKey = queueKey(campaignId);
     this.#connections = [limiterConnection, queueConnection];
     this.#redisLimiter = new RedisLimiter({
-      redis: limiterConnection,
+      redis: limiterRedis,
       key: this.budgetKey,
       ratePerSecond,
       burst,
       clock,
     });
     this.limiter = this.#redisLimiter;
-    this.#queue = new RedisWorkQueue({ redis: queueConnection, key: this.queueKey, reclaimIdleMs });
+    this.#queue = new RedisWorkQueue({ redis: queueRedis, key: this.queueKey, reclaimIdleMs });
+    this.#queueRedis = queueRedis;
+    this.campaignKeys = campaignKeys(campaignId);
+    this.#tookPart = options.tookPart ?? false;
+    this.#recoverHint = options.recoverHint ??
+      "see 'Redis persistence and recovery' in the README";
+    this.#ratePerSecond = ratePerSecond;
     this.#previous = previous;
     this.#reclaimIdleMs = reclaimIdleMs;
     // A live worker touches its entries well within the idle time (and at least every
@@ -377,9 +432,14 @@ export class SharedSend {
    * @throws {RedisUnreachableError} when the server cannot be reached.
    */
   static async open(options: SharedSendOptions): Promise<SharedSend> {
+    const drops = { count: 0 };
     const connect = async (): Promise<RedisConnection> => {
       try {
-        return await connectRedis(options.redisUrl);
+        // Reconnect for as long as an outage is ridden through (the 2 s cap × 1000).
+        return await connectRedis(options.redisUrl, {
+          maxReconnects: 1000,
+          onError: () => drops.count++,
+        });
       } catch (error) {
         throw new RedisUnreachableError(error instanceof Error ? error.message : String(error), {
           cause: error,
@@ -394,12 +454,66 @@ export class SharedSend {
       await limiterConnection.close();
       throw error;
     }
-    return new SharedSend(options, limiterConnection, queueConnection);
+    return new SharedSend(options, limiterConnection, queueConnection, drops);
   }
 
   /** Failed or uncertain numbers this worker completed from what its journal had decided. */
   get leftByEarlierRuns(): number {
     return this.#leftByEarlierRuns;
+  }
+
+  /** Entries this worker completed from decisions a recovery seeded (other workers' journals). */
+  get decidedElsewhere(): number {
+    return this.#decidedElsewhere;
+  }
+
+  /**
+   * Join the campaign's state in Redis, or create it: call before
+   * {@linkcode SharedSend.load}. With `recover`, state that is gone is made
+   * again and accepted as it is (see {@linkcode SharedSend.recover}).
+   *
+   * @throws {CampaignStateLostError} when this worker's journal took part in the
+   * campaign and its state is gone, was rebuilt without it, or may have lost writes.
+   */
+  async join(recover = false): Promise<JoinedCampaign> {
+    this.#joined = await joinCampaign(this.#queueRedis, {
+      keys: this.campaignKeys,
+      worker: this.worker,
+      tookPart: this.#tookPart,
+      recover,
+      recoverHint: this.#recoverHint,
+    });
+    return this.#joined;
+  }
+
+  /**
+   * Seed the campaign's decided set with what this worker's journal decided, so
+   * that a rebuilt queue completes those numbers without sending. Every worker
+   * of the campaign does this (after {@linkcode SharedSend.join} with `recover`)
+   * before any of them sends again. Resolves with how many decisions were seeded.
+   */
+  recover(): Promise<number> {
+    return seedDecisions(this.#queueRedis, this.campaignKeys, this.#previous, this.worker);
+  }
+
+  /**
+   * After the run failed with `error`: the lost-state error that explains it, if the
+   * campaign's state is gone or rebuilt (else `undefined`: some other failure).
+   */
+  async diagnose(error: unknown): Promise<CampaignStateLostError | undefined> {
+    if (error instanceof CampaignStateLostError) return error;
+    if (this.#lostState !== undefined) return this.#lostState;
+    if (this.#joined === undefined) return undefined;
+    try {
+      return await checkCampaign(
+        this.#queueRedis,
+        this.campaignKeys,
+        this.#joined,
+        this.#recoverHint,
+      );
+    } catch {
+      return undefined; // unreachable: the caller says so
+    }
   }
 
   /** Entries another worker completed first (it took them over from this one). */
@@ -426,7 +540,17 @@ export class SharedSend {
 
   /** Mark the entry started before its request leaves; refuse if it was taken over. */
   readonly beforeSend = async (recipient: QueuedRecipient): Promise<void> => {
-    if (!(await this.#queue.markStarted(this.worker, recipient.entryId))) {
+    if (this.#lostState !== undefined) throw this.#lostState;
+    const askedAt = this.#clock.now();
+    const marked = await this.#queue.markStarted(this.worker, recipient.entryId);
+    // Redis went away (a blip) since this recipient was handed out, or was slow just
+    // now: the slot it was granted is stale, and every worker's requests held up by the
+    // blip would leave together after it. Take a fresh slot of the shared budget.
+    const slow = this.#clock.now() - askedAt > Math.max(250, 2_000 / this.#ratePerSecond);
+    if (slow || this.#handedOutAt.get(recipient) !== this.#drops.count) {
+      await this.limiter.take();
+    }
+    if (!marked) {
       throw new Error(
         `queue entry ${recipient.entryId} (${recipient.to}) was taken over by another worker ` +
           "while this one held it: every worker must use the same --redis-reclaim-after, " +
@@ -522,7 +646,10 @@ export class SharedSend {
 
   async *#claimAll(admission: AbortSignal): AsyncGenerator<QueuedRecipient> {
     while (!admission.aborted) {
-      const entries = await this.#queue.claim(this.worker, this.#batchSize);
+      if (this.#lostState !== undefined) throw this.#lostState;
+      const claimed = await this.#queue.claim(this.worker, this.#batchSize);
+      const entries = this.#joined?.recovered ? await this.#settleDecided(claimed) : claimed;
+      if (claimed.length > 0 && entries.length === 0) continue; // all decided elsewhere
       // An entry already in hand may come back (taken over from ourselves after a
       // missed touch): it is being worked on; never hand it out twice.
       const fresh = entries.filter((entry) => !this.#held.has(entry.id));
@@ -547,9 +674,43 @@ export class SharedSend {
         // Stopped: what is still buffered goes back to the queue in close().
         if (admission.aborted) return;
         this.#held.set(entry.id, { buffered: false, releasable: false });
-        yield this.#toRecipient(entry);
+        const recipient = this.#toRecipient(entry);
+        this.#handedOutAt.set(recipient, this.#drops.count);
+        yield recipient;
       }
     }
+  }
+
+  /**
+   * A recovered campaign: entries whose number another worker's journal decided are
+   * completed with that decision, never sent; the rest are returned. What this
+   * worker's own journal decided is left to the job (it skips those).
+   */
+  async #settleDecided(entries: WorkEntry<QueueItem>[]): Promise<WorkEntry<QueueItem>[]> {
+    // Numbers this worker's journal left pending may have been decided by another worker.
+    const others = entries.filter((entry) => {
+      const state = this.#previous.get(entry.item.to)?.state;
+      return state === undefined || state === "pending";
+    });
+    const decided = await decisionsFor(
+      this.#queueRedis,
+      this.campaignKeys,
+      others.map((entry) => entry.item.to),
+    );
+    if (decided.size === 0) return entries;
+    const rest: WorkEntry<QueueItem>[] = [];
+    for (const entry of entries) {
+      const decision = decided.get(entry.item.to);
+      if (decision === undefined) {
+        rest.push(entry);
+        continue;
+      }
+      const outcome: QueueOutcome = { ...decision, earlier: true };
+      await this.#queue.complete(entry.id, outcome, { tally: decision.state });
+      this.#decidedElsewhere++;
+      if (decision.state !== "accepted") this.#leftByEarlierRuns++;
+    }
+    return rest;
   }
 
   #toRecipient(entry: WorkEntry<QueueItem>): QueuedRecipient {
@@ -585,8 +746,24 @@ export class SharedSend {
         }
         try {
           await this.#queue.touch(this.worker, this.#held.keys());
-        } catch {
-          // Redis is away: the job's next call to it fails and says so.
+          if (this.#joined !== undefined && this.#lostState === undefined) {
+            this.#lostState = await checkCampaign(
+              this.#queueRedis,
+              this.campaignKeys,
+              this.#joined,
+              this.#recoverHint,
+            );
+          }
+        } catch (error) {
+          // Gone with the data: NOGROUP. Else Redis is away: the job's next call says so.
+          if (error instanceof Error && error.message.startsWith("NOGROUP")) {
+            this.#lostState ??= await checkCampaign(
+              this.#queueRedis,
+              this.campaignKeys,
+              this.#joined!,
+              this.#recoverHint,
+            ).catch(() => undefined);
+          }
         }
       }
     })();

@@ -1,0 +1,188 @@
+/**
+ * End to end: Redis crashes (`kill -9`) under three real `send --redis` workers and
+ * comes back, empty (no persistence) or from its append-only file (appendfsync
+ * always). Empty: every worker stops with exit 2 and the recovery message, reruns
+ * refuse to start afresh, `--redis-recover` on each seeds what its journal decided,
+ * and the reruns finish. With the file: the workers ride through. Either way no
+ * number is accepted twice unless a journal reports it uncertain, and every
+ * recipient is accounted for.
+ */
+
+import assert from "node:assert/strict";
+import type { JournalState } from "../lib/send/journal.ts";
+import { redisTest } from "./support/redis_server.ts";
+import { startRestartableRedis } from "./support/restartable_redis.ts";
+import {
+  acceptedCounts,
+  finishSend,
+  numbers,
+  replayJournal,
+  type SendRun,
+  sendToMock,
+  serveTestMock,
+  tempDir,
+  writeList,
+} from "./support/send_cli.ts";
+import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
+
+const RECIPIENTS = 300;
+const WORKERS = 3;
+
+interface Campaign {
+  list: string[];
+  file: string;
+  journals: string[];
+  server: MockVonageServer;
+}
+
+function workers(campaign: Campaign, redisUrl: string, extra: string[] = []): Promise<SendRun[]> {
+  return Promise.all(campaign.journals.map(async (journal) =>
+    finishSend(
+      await sendToMock(campaign.file, campaign.server.url, [
+        "--redis",
+        redisUrl,
+        "--rate",
+        "30",
+        "--journal",
+        journal,
+        ...extra,
+      ]).output(),
+    )
+  ));
+}
+
+/** Start the workers, crash Redis once the mock has `after` messages, restart it 1 s later. */
+async function crashUnderWorkers(
+  campaign: Campaign,
+  redis: { url: string; crash(): Promise<void>; restart(): Promise<void> },
+  after: number,
+): Promise<SendRun[]> {
+  const running = workers(campaign, redis.url);
+  const deadline = Date.now() + 20_000;
+  while (campaign.server.stats().accepted < after && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await redis.crash();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await redis.restart();
+  return await running;
+}
+
+/**
+ * No number accepted twice unless some journal reports it uncertain; every recipient
+ * decided by some journal; whatever the mock accepted, some journal calls accepted or
+ * uncertain.
+ */
+async function assertAccounted(campaign: Campaign): Promise<{ duplicates: number }> {
+  const states: ReadonlyMap<string, JournalState>[] = [];
+  for (const journal of campaign.journals) states.push(await replayJournal(journal));
+  const best = new Map<string, string>();
+  const rank: Record<string, number> = { pending: 0, failed: 1, uncertain: 2, accepted: 3 };
+  for (const map of states) {
+    for (const [to, state] of map) {
+      if ((rank[state.state] ?? 0) > (rank[best.get(to) ?? "pending"] ?? 0)) {
+        best.set(to, state.state);
+      }
+    }
+  }
+  const uncertainSomewhere = new Set(
+    states.flatMap((map) => [...map].filter(([, s]) => s.state === "uncertain").map(([to]) => to)),
+  );
+  const counts = acceptedCounts(campaign.server);
+  let duplicates = 0;
+  for (const to of campaign.list) {
+    const count = counts.get(to) ?? 0;
+    if (count > 1) {
+      duplicates++;
+      assert.ok(
+        uncertainSomewhere.has(to),
+        `${to} accepted ${count} times, never reported uncertain`,
+      );
+    }
+    const decided = best.get(to);
+    assert.ok(decided !== undefined && decided !== "pending", `${to} is not accounted for`);
+    if (count > 0) {
+      assert.ok(decided === "accepted" || decided === "uncertain", `${to}: ${decided}`);
+    }
+  }
+  return { duplicates };
+}
+
+redisTest(
+  "send --redis: Redis restarted empty under three workers: each stops (exit 2), reruns refuse, --redis-recover, then nothing goes twice",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRestartableRedis({ dir: dir.path, aof: false });
+    await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
+    const list = numbers(RECIPIENTS);
+    const campaign: Campaign = {
+      list,
+      file: await writeList(`${dir.path}/recipients.txt`, list),
+      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
+      server,
+    };
+
+    const crashed = await crashUnderWorkers(campaign, redis, 60);
+    for (const run of crashed) {
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /state vanished from Redis|state in Redis was made again/);
+      assert.match(run.stderr, /--redis-recover/);
+      assert.doesNotMatch(run.stderr, /unexpected error/);
+    }
+    const afterCrash = server.stats().accepted;
+    assert.ok(afterCrash < RECIPIENTS, "the crash came before the end");
+
+    // The same commands again: they refuse to start afresh, and send nothing.
+    for (const run of await workers(campaign, redis.url)) {
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /state is gone from Redis|made again without this worker/);
+    }
+    assert.equal(server.stats().accepted, afterCrash);
+
+    for (const run of await workers(campaign, redis.url, ["--redis-recover"])) {
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /redis: recovery: \d+ decisions from/);
+    }
+    assert.equal(server.stats().accepted, afterCrash);
+
+    const finished = await workers(campaign, redis.url);
+    for (const run of finished) {
+      assert.ok(run.code === 0 || run.code === 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /unexpected error/);
+    }
+    const completed = Math.max(...finished.map((run) => run.summary!.queue!.completed));
+    assert.equal(completed, RECIPIENTS);
+    const { duplicates } = await assertAccounted(campaign);
+    console.log(`restart empty: ${duplicates} numbers accepted twice (each reported uncertain)`);
+  },
+);
+
+redisTest(
+  "send --redis: Redis restarted from its append-only file (fsync always) under three workers: they ride through, nothing goes twice",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRestartableRedis({ dir: dir.path, aof: true });
+    await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
+    const list = numbers(RECIPIENTS);
+    const campaign: Campaign = {
+      list,
+      file: await writeList(`${dir.path}/recipients.txt`, list),
+      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
+      server,
+    };
+
+    const runs = await crashUnderWorkers(campaign, redis, 60);
+
+    for (const run of runs) {
+      assert.ok(run.code === 0 || run.code === 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /unexpected error/);
+    }
+    // The last worker to finish saw the whole queue completed.
+    const completed = Math.max(...runs.map((run) => run.summary!.queue!.completed));
+    assert.equal(completed, RECIPIENTS);
+    const { duplicates } = await assertAccounted(campaign);
+    console.log(
+      `restart from AOF: ${duplicates} numbers accepted twice, ${server.stats().throttled} × 429`,
+    );
+  },
+);
