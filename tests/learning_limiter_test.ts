@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../lib/core/fake_clock.ts";
 import { LearningLimiter } from "../lib/core/learning_limiter.ts";
 import { LimitLearner } from "../lib/core/limit_learner.ts";
+import { TokenBucket } from "../lib/core/token_bucket.ts";
 import { runAgainstStrictServer, type StrictServerResult } from "./support/strict_server.ts";
 
 // Virtual time throughout: the figures below are properties of the algorithm
@@ -197,4 +198,49 @@ Deno.test("LearningLimiter: a 429 holds the next request back one interval and l
 Deno.test("LearningLimiter rejects a take of more than its burst", async () => {
   const limiter = new LearningLimiter({ ratePerSecond: 10, burst: 2 });
   await assert.rejects(limiter.take(3), /at most the burst \(2\), current value is 3/);
+});
+
+Deno.test("TokenBucket told each answer learns a 20/s limit below its rate of 40/s", async () => {
+  for (const seed of SEEDS) {
+    const result = await runAgainstStrictServer({
+      limiter: (clock) => new TokenBucket({ ratePerSecond: 40, clock }),
+      serverRate: 20,
+      serverBurst: 2,
+      total: 100,
+      seed,
+    });
+    assert.ok(ratio(result) <= 1.3, `seed ${seed}: ${ratio(result).toFixed(3)} × ideal`);
+    assert.ok(result.throttled <= 20, `seed ${seed}: ${result.throttled} × 429`);
+  }
+});
+
+Deno.test("TokenBucket takes no rate lesson from a 429 with Retry-After (the pause is the answer)", () => {
+  const bucket = new TokenBucket({ ratePerSecond: 20, clock: new FakeClock() });
+  bucket.observe("throttled", { retryAfterMs: 1_000 });
+  assert.equal(bucket.ratePerSecond, 20);
+  bucket.observe("throttled");
+  assert.ok(bucket.ratePerSecond < 20);
+});
+
+Deno.test("TokenBucket never told about answers keeps its rate exactly", async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ ratePerSecond: 50, clock });
+  const done = Promise.all(Array.from({ length: 101 }, () => bucket.take()));
+  await clock.runAll();
+  await done;
+  assert.equal(clock.now(), 2_000);
+  assert.equal(bucket.ratePerSecond, 50);
+});
+
+Deno.test("LearningLimiter never paces above its ceiling, however long the answers are good", async () => {
+  const clock = new FakeClock();
+  const limiter = new LearningLimiter({ ratePerSecond: 10, clock });
+  await clock.advance(10);
+  limiter.observe("throttled");
+  for (let i = 0; i < 2_000; i++) {
+    await clock.advance(100);
+    limiter.observe("accepted");
+    assert.ok(limiter.ratePerSecond <= 10, `${limiter.ratePerSecond} after ${i} answers`);
+  }
+  assert.ok(limiter.ratePerSecond > 9.5, "and it climbs back to it");
 });

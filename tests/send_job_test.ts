@@ -1648,3 +1648,22 @@ Deno.test("runSendJob() over a journal file, crashed between `sending` and the a
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("runSendJob() takes a limit the server states with a 429 (RateLimit-Policy) as the limiter's rate", async () => {
+  const clock = new FakeClock();
+  const log = new Log(clock);
+  const [first, ...rest] = recipients(4);
+  const stated: SendOutcome = {
+    kind: "throttled",
+    status: 429,
+    title: "Rate Limit Hit",
+    detail: "",
+    limitPerSecond: 5,
+  };
+  const api = new FakeApi(log, (to, n) => to === first!.to && n === 1 ? stated : accepted(to, n));
+  const limiter = new TokenBucket({ ratePerSecond: 50, clock });
+  const result = await run(clock, [first!, ...rest], api, { limiter, concurrency: 1 });
+  assert.equal(result.accepted, 4);
+  // 5/s, less the learner's margin of 1% (never above what the server said).
+  assert.ok(limiter.ratePerSecond <= 5 && limiter.ratePerSecond >= 4.9, `${limiter.ratePerSecond}`);
+});
