@@ -35,3 +35,26 @@ Deno.test("JournalReader follows a journal taken over by a fixed sender: the new
     await Deno.remove(path).catch(() => {});
   }
 });
+
+Deno.test("JournalReader matches a receipt by a client_ref the recipient brought", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+  try {
+    await Deno.remove(path);
+    const journal = await Journal.open(path, { from: "Acme", textHash: "sha256:00" });
+    await journal.sending("14155550100", undefined, "order-7");
+    await journal.sending("14155550101");
+    await journal.close();
+    const line = (await Deno.readTextFile(path)).split("\n")[1]!;
+    assert.equal(JSON.parse(line).ref, "order-7");
+    const reader = await JournalReader.open(path);
+    // Both answers were lost: only the client_ref tells which number a receipt is about.
+    assert.equal(reader.numberOf({ messageUuid: "u-1", clientRef: "order-7" }), "14155550100");
+    assert.equal(reader.numberOf({ messageUuid: "u-2", clientRef: "order-8" }), undefined);
+    // And a rerun of the journal still replays it.
+    const again = await Journal.open(path, { from: "Acme", textHash: "sha256:00" });
+    assert.equal(again.previous.get("14155550100")?.state, "uncertain");
+    await again.close();
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+});

@@ -107,6 +107,13 @@ Deno.test("send fills {{name}} per recipient, counts segments, and puts client_r
     assert.match(message.user_agent ?? "", new RegExp(`^politely/${VERSION} Deno/\\d+\\.\\d+`));
   }
   assert.equal(byTo.get("14155550101")?.client_ref, "crm-42");
+  // The journal keeps a recipient's own client_ref, so its receipts can be matched by it.
+  const records = (await Deno.readTextFile(`${file}.journal.jsonl`)).trimEnd().split("\n")
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(
+    records.filter((r) => r.type === "sending" && r.ref !== undefined).map((r) => [r.to, r.ref]),
+    [["14155550101", "crm-42"]],
+  );
   const ada = parseClientRef(byTo.get("14155550100")?.client_ref ?? "");
   const zoe = parseClientRef(byTo.get("14155550102")?.client_ref ?? "");
   assert.equal(ada?.to, "14155550100");

@@ -55,6 +55,8 @@ export class JournalReader {
   readonly numbers: Map<string, JournalNumber> = new Map();
   /** Every accepted `message_uuid`, to the number it went to. */
   readonly byUuid: Map<string, string> = new Map();
+  /** Every `client_ref` a recipient brought (a `client_ref` column), to its number. */
+  readonly byRef: Map<string, string> = new Map();
   /** The campaign tag of the `client_ref`s `send` sets, once the header is read. */
   tag: string | undefined;
   #offset = 0;
@@ -92,13 +94,17 @@ export class JournalReader {
   }
 
   /**
-   * The number a receipt is about: by its `message_uuid`, else by a `client_ref` that
-   * `send` made for this campaign (which finds a message whose answer was lost, too).
+   * The number a receipt is about: by its `message_uuid`, else by its `client_ref`: one the
+   * recipient brought (kept in its `sending` line), or one `send` made for this campaign
+   * (`pl1-TAG-TO`). The `client_ref` finds a message whose answer was lost, too.
    */
   numberOf(receipt: { messageUuid: string; clientRef?: string }): string | undefined {
     const byUuid = this.byUuid.get(receipt.messageUuid);
     if (byUuid !== undefined) return byUuid;
-    const ref = receipt.clientRef === undefined ? undefined : parseClientRef(receipt.clientRef);
+    if (receipt.clientRef === undefined) return undefined;
+    const own = this.byRef.get(receipt.clientRef);
+    if (own !== undefined) return own;
+    const ref = parseClientRef(receipt.clientRef);
     return ref !== undefined && ref.tag === this.tag && this.numbers.has(ref.to)
       ? ref.to
       : undefined;
@@ -128,6 +134,7 @@ export class JournalReader {
       for (const [to, number] of this.numbers) {
         if (number.state === "failed" || number.state === "pending") this.numbers.delete(to);
       }
+      for (const [ref, to] of this.byRef) if (!this.numbers.has(to)) this.byRef.delete(ref);
       return;
     }
     const to = record.to;
@@ -136,6 +143,9 @@ export class JournalReader {
     if (before?.state === "accepted") return; // an acceptance is final whatever follows
     switch (record.type) {
       case "sending":
+        if (typeof record.ref === "string") this.byRef.set(record.ref, to);
+        this.numbers.set(to, { state: "uncertain" });
+        return;
       case "uncertain":
         this.numbers.set(to, { state: "uncertain" });
         return;

@@ -255,7 +255,7 @@ const INTERRUPTED = "the run stopped while this message was being sent: it may h
 
 type JournalRecord =
   | { type: "header"; version: number; from: string; textHash: string; createdAt: string }
-  | { type: "sending"; to: string; attempt?: number; at: string }
+  | { type: "sending"; to: string; attempt?: number; ref?: string; at: string }
   | { type: "accepted"; to: string; messageUuid: string; at: string }
   | { type: "failed" | "uncertain" | "released"; to: string; reason: string; at: string };
 
@@ -449,15 +449,15 @@ export class Journal implements AsyncDisposable {
 
   /**
    * Record that a request for `to` is about to be sent (`attempt`, if given, is stored
-   * for people reading the file: 1 for the first try). Resolves once the record is on
-   * disk: send only then.
+   * for people reading the file: 1 for the first try; `clientRef`, if given, is the
+   * recipient's own `client_ref`, stored as `ref` so a receipt can be matched by it).
+   * Resolves once the record is on disk: send only then.
    */
-  sending(to: string, attempt?: number): Promise<void> {
-    return this.#append(
-      attempt === undefined
-        ? { type: "sending", to, at: this.#now() }
-        : { type: "sending", to, attempt, at: this.#now() },
-    );
+  sending(to: string, attempt?: number, clientRef?: string): Promise<void> {
+    const record: JournalRecord = { type: "sending", to, at: this.#now() };
+    if (attempt !== undefined) record.attempt = attempt;
+    if (clientRef !== undefined) record.ref = clientRef;
+    return this.#append(record);
   }
 
   /** Record that the API accepted the message to `to`. */
@@ -789,7 +789,9 @@ function parseRecord(line: string): JournalRecord | undefined {
         ? record as JournalRecord
         : undefined;
     case "sending":
-      return isString("to") && (record.attempt === undefined || typeof record.attempt === "number")
+      return isString("to") &&
+          (record.attempt === undefined || typeof record.attempt === "number") &&
+          (record.ref === undefined || isString("ref"))
         ? record as JournalRecord
         : undefined;
     case "accepted":

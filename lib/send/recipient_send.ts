@@ -148,7 +148,7 @@ export class RecipientSend<R extends SendRecipient> {
     const { to } = this.#recipient;
     if (attempt > 1) await limiter.take(1, { signal: admitted });
     admitted.throwIfAborted();
-    await journal.sending(to);
+    await journal.sending(to, undefined, this.#recipient.clientRef);
     if (admitted.aborted) {
       // Stopped while the record was being written: this request does not leave.
       await this.#release("not sent: the run stopped");

@@ -82,8 +82,11 @@ export type SendSettlement =
 
 /** What the job needs from a journal (see `lib/journal.ts`). */
 export interface SendJournal {
-  /** Durably record that a request for `to` is about to leave. */
-  sending(to: string): Promise<void>;
+  /**
+   * Durably record that a request for `to` is about to leave; `clientRef` is given when the
+   * recipient brought its own (a `client_ref` column), so receipts can be matched by it.
+   */
+  sending(to: string, attempt?: number, clientRef?: string): Promise<void>;
   /** The last request for `to` was definitely not accepted: it is pending again. */
   released(to: string, reason: string): Promise<void>;
   /** Record that `to` was accepted. */
