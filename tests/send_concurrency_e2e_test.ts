@@ -50,3 +50,17 @@ Deno.test("send --concurrency 1000000000 stops on SIGINT and says what is left",
   assert.equal(summary.accepted + summary.pending + summary.uncertain, 300);
   assert.equal(server.stats().accepted, summary.accepted);
 });
+
+Deno.test("send --timeout S gives up on one request after S seconds: uncertain, never resent", async () => {
+  await using dir = await tempDir();
+  await using server = await serveTestMock({ ratePerSecond: 0, latencyMs: 3_000 });
+  const file = await writeList(`${dir.path}/recipients.txt`, numbers(2));
+
+  const started = Date.now();
+  const run = await runSend(file, server.url, ["--rate", "100", "--timeout", "0.3"]);
+
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.summary!.uncertain, 2);
+  assert.equal(run.summary!.attempts, 2);
+  assert.ok(Date.now() - started < 2_900, "neither request waited for the 3 s answer");
+});

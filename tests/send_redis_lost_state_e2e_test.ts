@@ -186,3 +186,28 @@ redisTest(
     );
   },
 );
+
+redisTest(
+  "send --redis pointed at a read-only replica: exit 2 with what Redis refused, nothing sent",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRestartableRedis({ dir: dir.path, aof: false });
+    await using server = await serveTestMock();
+    const file = await writeList(`${dir.path}/recipients.txt`, numbers(3));
+    const { connectRedis } = await import("../lib/redis/connect.ts");
+    {
+      await using admin = await connectRedis(redis.url);
+      // A replica of a primary that does not exist: it answers reads and refuses writes.
+      await admin.sendCommand(["REPLICAOF", "127.0.0.1", "1"]);
+    }
+
+    const run = finishSend(
+      await sendToMock(file, server.url, ["--redis", redis.url, "--rate", "30"]).output(),
+    );
+
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /refused a command: .*READONLY.*read-only replica/);
+    assert.doesNotMatch(run.stderr, /unexpected error/);
+    assert.equal(server.stats().accepted, 0);
+  },
+);

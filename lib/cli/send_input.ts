@@ -58,10 +58,24 @@ export async function openInput(path: string): Promise<ReadableStream<Uint8Array
 
 /** Copy standard input to a temporary file so it can be read twice. */
 export async function spoolStdin(): Promise<string> {
-  const path = await Deno.makeTempFile({ prefix: "politely-stdin-", suffix: ".txt" });
-  const file = await Deno.open(path, { write: true, truncate: true });
-  await Deno.stdin.readable.pipeTo(file.writable);
-  return path;
+  let path: string | undefined;
+  try {
+    // makeTempFile creates it 0600: it holds every recipient's number.
+    path = await Deno.makeTempFile({ prefix: "politely-stdin-", suffix: ".txt" });
+    const file = await Deno.open(path, { write: true, truncate: true });
+    await Deno.stdin.readable.pipeTo(file.writable);
+    return path;
+  } catch (error) {
+    if (path !== undefined) await Deno.remove(path).catch(() => {});
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    const why = /os error 28\b/.test(message) ? `the disk is full (${message})` : message;
+    throw new UsageError(
+      `cannot keep standard input in a temporary file (it is read twice): ${why}; free ` +
+        "space in the temporary folder (TMPDIR), or pass the recipients as a file; nothing sent",
+      { cause: error },
+    );
+  }
 }
 
 /** What the validation pass found. */

@@ -18,6 +18,7 @@ import {
   type SendJobResult,
 } from "../send/send_job.ts";
 import { createVonageClient } from "../vonage/client.ts";
+import { ErrorReply } from "../deps/redis_client.ts";
 import { describeQueueTotals, type QueueTotals, type SharedSend } from "../redis/shared_send.ts";
 import type { SendFlags } from "./send_flags.ts";
 import { readOptionsFor, sendable, type Validation } from "./send_input.ts";
@@ -136,6 +137,15 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
     if (lost !== undefined) {
       // Not a bug: Redis lost the campaign's state. Every decision is in the local journal.
       throw new UsageError(`the run stopped: ${lost.message}`, { cause: error });
+    }
+    if (shared !== undefined && error instanceof ErrorReply) {
+      throw new UsageError(
+        `the run stopped: Redis at ${shared.redisDisplayUrl} refused a command: ` +
+          `${error.message} (a read-only replica, or an ACL that forbids it?). What this ` +
+          "worker sent is in its journal: point --redis at the primary, or allow the " +
+          "commands, and rerun the same command",
+        { cause: error },
+      );
     }
     if (shared !== undefined && !(await shared.reachable())) {
       // Not a bug: the shared server went away. Every decision is in the local journal.

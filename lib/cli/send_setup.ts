@@ -17,6 +17,7 @@ import {
   SharedSend,
 } from "../redis/shared_send.ts";
 import { describePersistence } from "../redis/campaign_state.ts";
+import { ErrorReply } from "../deps/redis_client.ts";
 import type { Recipient } from "../send/recipients.ts";
 import type { RedisFlags } from "./send_flags.ts";
 import type { SendCommandIo } from "./send_io.ts";
@@ -199,7 +200,7 @@ export async function joinShared(
     if (error instanceof CampaignStateLostError) {
       throw new UsageError(`--redis: ${error.message}. Nothing sent`, { cause: error });
     }
-    throw error;
+    throw refused(shared, error);
   }
   if (persistence !== "always") {
     io.stderr(
@@ -210,10 +211,23 @@ export async function joinShared(
         "and appendfsync always",
     );
   }
-  const added = await shared.load(recipients);
+  const added = await shared.load(recipients).catch((error: unknown) => {
+    throw refused(shared, error);
+  });
   io.stderr(
     `redis: worker ${shared.worker} joins ${shared.queueKey} (${count} recipients, ${added} ` +
       `added by this worker), sharing ${shared.budgetKey} at ${ratePerSecond}/s`,
+  );
+}
+
+/** A command Redis answered with an error: a setup fault (a replica, an ACL), said so. */
+function refused(shared: SharedSend, error: unknown): unknown {
+  if (!(error instanceof ErrorReply)) return error;
+  return new UsageError(
+    `--redis: ${shared.redisDisplayUrl} refused a command: ${error.message} (a read-only ` +
+      "replica, or an ACL that forbids it?); point --redis at the primary, or allow the " +
+      "commands. Nothing sent",
+    { cause: error },
   );
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { LuaScript } from "./lua_script.ts";
+import { isOutage } from "./ride_through.ts";
 import type { RedisCommander } from "./connect.ts";
 import type { JournalState } from "../send/journal.ts";
 
@@ -104,8 +105,14 @@ export function campaignKeys(campaignId: string): CampaignKeys {
 export async function serverState(
   redis: RedisCommander,
 ): Promise<{ runId: string; persistence: Persistence }> {
-  const info = String(await redis.sendCommand(["INFO", "server"]));
-  const runId = /^run_id:(\S+)/m.exec(info)?.[1] ?? "";
+  let runId = "";
+  try {
+    const info = String(await redis.sendCommand(["INFO", "server"]));
+    runId = /^run_id:(\S+)/m.exec(info)?.[1] ?? "";
+  } catch (error) {
+    // An ACL may forbid INFO: restarts then go unseen (the persistence check still warns).
+    if (isOutage(error)) throw error;
+  }
   let persistence: Persistence = "unknown";
   try {
     const config = await redis.sendCommand(["CONFIG", "GET", "append*"]);
