@@ -89,7 +89,8 @@ Credentials: VONAGE_APPLICATION_ID, and VONAGE_PRIVATE_KEY_PATH (the private.key
 file) or VONAGE_PRIVATE_KEY (the PEM text).
 
 Exit codes: 0 all accepted; 1 some failed or uncertain (or out of credit);
-2 usage, input, credential or endpoint error (nothing more sent); 130 interrupted.
+2 usage, input, credential or endpoint error, or a 422 about the request itself
+(from, text: the same for everyone) (nothing more sent); 130 interrupted.
 `;
 
 const BACKOFF_NAMES: Record<string, BackoffStrategy> = {
