@@ -300,6 +300,15 @@ Deno.test("formatSummary() reports every outcome, failures by reason, 429s and t
   );
 });
 
+Deno.test("formatSummary() shows a limit learned from 429s below the configured rate", () => {
+  const text = formatSummary({ ...summary, ratePerSecond: 40, learnedLimitPerSecond: 19.84 });
+  assert.equal(
+    text.split("\n").at(-1),
+    "  limit        19.8/s learned from 429s (below the configured rate)",
+  );
+  assert.ok(!formatSummary(summary).includes("learned"));
+});
+
 Deno.test("formatSummary() leads with the stop reason and leaves out empty rows", () => {
   const text = formatSummary({
     total: 5,

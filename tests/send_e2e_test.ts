@@ -191,6 +191,9 @@ Deno.test("send --rate 40 against a 20/s limit handles the 429s and sends each n
   const stats = server.stats();
   assert.equal(stats.throttled, summary.throttled);
   assert.equal(stats.accepted, 60);
+  // It learned a limit below --rate, near the server's (the summary says which).
+  const learned = summary.learnedLimitPerSecond;
+  assert.ok(learned !== undefined && learned > 14 && learned < 30, `learned ${learned}/s`);
   assertEachAcceptedOnce(server, list);
   // The server's limit holds whatever the client asks: at most R + B accepted per second.
   for (const second of stats.perSecond) assert.ok(second.accepted <= 22, JSON.stringify(second));

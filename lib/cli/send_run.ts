@@ -42,6 +42,16 @@ export interface SendPlan extends Omit<SendFlags, "journal"> {
  */
 const ADAPTIVE_START_PER_SECOND = 10;
 
+/** What 429s taught the limiter, for the summary: only a limit below `--rate`. */
+function learnedLimit(
+  limiter: Limiter,
+  ratePerSecond: number,
+): { learnedLimitPerSecond?: number } {
+  if (!(limiter instanceof LearningLimiter)) return {};
+  const learned = limiter.learned().estimatePerSecond;
+  return learned !== undefined && learned < ratePerSecond ? { learnedLimitPerSecond: learned } : {};
+}
+
 /** Send to every good recipient; resolves to the exit code. */
 export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): Promise<number> {
   const shared = plan.shared;
@@ -164,7 +174,7 @@ export async function runSend(path: string, plan: SendPlan, io: SendCommandIo): 
   }
   await finishJournal(plan.journal, "flush");
 
-  await reportRun(result, previous, plan, io);
+  await reportRun(result, previous, plan, io, learnedLimit(limiter, plan.ratePerSecond));
   // With a shared queue, only what this worker's share skipped counts, not its whole journal.
   const leftByEarlierRuns = shared !== undefined
     ? shared.leftByEarlierRuns
@@ -180,6 +190,7 @@ async function reportRun(
   previous: Record<JournalState["state"], number> | undefined,
   plan: SendPlan,
   io: SendCommandIo,
+  learned: { learnedLimitPerSecond?: number },
 ): Promise<void> {
   const { shared } = plan;
   const summary: SendSummary & {
@@ -198,6 +209,7 @@ async function reportRun(
     invalid: plan.checked.invalid,
     duplicates: plan.checked.duplicates,
     ratePerSecond: plan.ratePerSecond,
+    ...learned,
     // Over the file's recipients, as the dry run counts them: what the campaign bills.
     segments: plan.checked.segments,
   };

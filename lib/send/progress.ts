@@ -199,6 +199,11 @@ export interface SendSummary extends ProgressCounters {
    * it; shown beside the request rate when known.
    */
   achievedRatePerSecond?: number | undefined;
+  /**
+   * The server's limit as learned from 429s without a hint (requests per
+   * second), when 429s taught one below `ratePerSecond`; left out otherwise.
+   */
+  learnedLimitPerSecond?: number | undefined;
   /** Why the run stopped early, if it did (e.g. `"401 Unauthorized: …"`). */
   stopReason?: string | undefined;
 }
@@ -581,6 +586,13 @@ export function formatSummary(summary: SendSummary, options: FormatSummaryOption
           (accepted === undefined ? "" : ` (${formatRate(accepted)} accepted/s)`) +
           `, ${configured}`),
   );
+  const learned = summary.learnedLimitPerSecond;
+  if (learned !== undefined) {
+    lines.push(
+      `  ${"limit".padEnd(11)}${formatRate(learned).padStart(width)}/s learned from 429s` +
+        " (below the configured rate)",
+    );
+  }
   return lines.join("\n");
 }
 
