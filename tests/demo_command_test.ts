@@ -1,6 +1,8 @@
 // `main.ts demo` as a user runs it: a real process, the in-process mock on a
 // real socket, both ways of sending, and the exactly-once check.
 import assert from "node:assert/strict";
+import { demoRecipients } from "../lib/cli/demo_command.ts";
+import { readRecipients, type Recipient } from "../lib/send/recipients.ts";
 
 const mainTs = new URL("../main.ts", import.meta.url).pathname;
 
@@ -102,4 +104,17 @@ Deno.test("main.ts demo with --allow-write ends with delivery figures: every pol
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("demoRecipients() are the fixture's 60 numbers, so the demo needs no file of the repository", async () => {
+  const fixture = await Deno.open(new URL("../fixtures/recipients.csv", import.meta.url));
+  const fromFile: Recipient[] = [];
+  for await (const entry of readRecipients(fixture.readable)) {
+    assert.equal(entry.kind, "recipient", JSON.stringify(entry));
+    if (entry.kind === "recipient") {
+      fromFile.push({ line: entry.recipient.line, to: entry.recipient.to });
+    }
+  }
+  assert.equal(fromFile.length, 60);
+  assert.deepEqual(demoRecipients(), fromFile);
 });
