@@ -16,31 +16,56 @@ import {
   writeList,
 } from "./support/send_cli.ts";
 
-async function canUnshare(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("unshare", {
-      args: ["-rm", "sh", "-c", "mount -t tmpfs tmpfs /tmp"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
+/**
+ * How to run the sender in a private mount namespace, best first: as ourselves in a
+ * user namespace (`unshare -rm`); as root; through passwordless sudo (GitHub's Ubuntu
+ * runners restrict user namespaces). `drop` then switches back to our own user and
+ * home with `setpriv` once the mount is made, so the sender runs as it would for anyone.
+ */
+async function findMounter(): Promise<{ prefix: string[]; drop: string[] } | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  const uid = Deno.uid() ?? 0;
+  const drop = [
+    "setpriv",
+    `--reuid=${uid}`,
+    `--regid=${Deno.gid() ?? 0}`,
+    "--clear-groups",
+    "env",
+    `HOME=${Deno.env.get("HOME") ?? "/"}`,
+  ];
+  const candidates = [
+    { prefix: ["unshare", "-rm"], drop: [] },
+    ...(uid === 0 ? [{ prefix: ["unshare", "-m"], drop: [] }] : []),
+    { prefix: ["sudo", "-n", "unshare", "-m"], drop },
+  ];
+  for (const candidate of candidates) {
+    try {
+      const { success } = await new Deno.Command(candidate.prefix[0]!, {
+        args: [...candidate.prefix.slice(1), "sh", "-c", "mount -t tmpfs tmpfs /tmp"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (success) return candidate;
+    } catch {
+      // Not installed: try the next.
+    }
   }
+  return undefined;
 }
-const namespaces = Deno.build.os === "linux" && await canUnshare();
+const mounter = await findMounter();
 
 function mountTest(name: string, fn: () => Promise<void>): void {
   Deno.test({
-    name: namespaces ? name : `${name} [ignored: cannot mount in a private namespace here]`,
-    ignore: !namespaces,
+    name: mounter ? name : `${name} [ignored: cannot mount in a private namespace here]`,
+    ignore: mounter === undefined,
     fn,
   });
 }
 
 /** Run the sender with `setup` (shell, $D is the journal's folder) done in its namespace. */
 function inNamespace(setup: string, folder: string): string[] {
-  return ["unshare", "-rm", "sh", "-c", `D='${folder}'; ${setup} && exec "$@"`, "sh"];
+  const { prefix, drop } = mounter!;
+  return [...prefix, "sh", "-c", `D='${folder}'; ${setup} && exec "$@"`, "sh", ...drop];
 }
 
 mountTest(

@@ -595,7 +595,9 @@ export class SharedSend {
     }
     if (outcome !== undefined) {
       const recorded = await this.#queue.complete(id, outcome, { tally: outcome.state });
-      if (!recorded) this.#lost++;
+      // Not recorded: another worker completed it first, or our own first try did (its
+      // answer lost in a blip, the retry found it done).
+      if (!recorded && (await this.#queue.outcome(id))?.worker !== this.worker) this.#lost++;
     }
     this.#held.delete(id);
   };
