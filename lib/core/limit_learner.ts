@@ -90,10 +90,11 @@ const PROBE_DOUBLING = 160;
 const PROBE_ROOM = 0.1;
 /** A probe this far above the estimate without a 429: the limit rose, start up again. */
 const PROBE_RESTART = 1.1;
-/** 429s in a run (and over 30% of it) that show the pace was above the limit; the most one 429 lowers the estimate otherwise. */
-const MAX_STEP = 0.1;
+/** 429s in a run (and over 30% of it) that show the pace was above the limit. */
 const CONVINCING_THROTTLES = 4;
-/** The margin below the estimate: where it starts, its step after a 429 at the estimate, its bounds. */
+/** The most one 429 lowers the estimate otherwise. */
+const MAX_STEP = 0.1;
+/** The margin below the estimate: its start, its step (a 429 below the estimate), its bounds. */
 const MARGIN_START = 0.01;
 const MARGIN_STEP = 0.02;
 const MARGIN_MAX = 0.1;
@@ -332,7 +333,7 @@ export class LimitLearner {
       this.#startingUp = false;
       this.#recovering = false;
       this.#restartSpan(nowMs);
-      this.#runStartMs = undefined;
+      this.#startRun(nowMs);
       this.#setRate(limitPerSecond);
       return;
     }
@@ -444,7 +445,8 @@ export class LimitLearner {
         this.#estimate = Math.min(before, Math.max(measured, before * (1 - MAX_STEP)));
       }
     }
-    // Every span that ends at or below the estimate confirms it a little more.
+    // A span that ended near the estimate confirms it a little more (probes
+    // then start later); one far below it says nothing about it.
     if (this.#estimate !== undefined && this.#estimate <= pacedAt * 1.2) {
       this.#estimateAnswers += spanAccepted;
     }
