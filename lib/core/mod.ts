@@ -22,7 +22,6 @@ export { type Clock, realClock } from "./clock.ts";
 export { FakeClock } from "./fake_clock.ts";
 export type { Limiter, LimiterOutcome, ObserveDetail, TakeOptions } from "./limiter.ts";
 export { type Reservation, TokenBucket, type TokenBucketOptions } from "./token_bucket.ts";
-export { AdaptiveLimiter, type AdaptiveLimiterOptions } from "./adaptive_limiter.ts";
 export { LearningLimiter, type LearningLimiterOptions } from "./learning_limiter.ts";
 export { LimitLearner, type LimitLearnerOptions, type LimitLearnerState } from "./limit_learner.ts";
 export {
