@@ -211,3 +211,40 @@ redisTest(
     assert.equal(server.stats().accepted, 0);
   },
 );
+
+redisTest(
+  "send --redis: Redis restarted from a file fsynced every second: the workers stop (its last writes may be lost), --redis-recover, then nothing goes twice",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRestartableRedis({
+      dir: dir.path,
+      aof: true,
+      fsync: "everysec",
+    });
+    await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
+    const list = numbers(RECIPIENTS);
+    const campaign: Campaign = {
+      list,
+      file: await writeList(`${dir.path}/recipients.txt`, list),
+      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
+      server,
+    };
+
+    const crashed = await crashUnderWorkers(campaign, redis, 60);
+    for (const run of crashed) {
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /Redis restarted while this worker ran, and it does not fsync/);
+      assert.match(run.stderr, /--redis-recover/);
+    }
+    for (const run of await workers(campaign, redis.url, ["--redis-recover"])) {
+      assert.equal(run.code, 0, run.stderr);
+    }
+    const finished = await workers(campaign, redis.url);
+    for (const run of finished) {
+      assert.ok(run.code === 0 || run.code === 1, run.stderr);
+      assert.doesNotMatch(run.stderr, /unexpected error/);
+    }
+    assert.equal(Math.max(...finished.map((run) => run.summary!.queue!.completed)), RECIPIENTS);
+    await assertAccounted(campaign);
+  },
+);

@@ -355,6 +355,7 @@ export class SharedSend {
   /** Socket errors on either connection so far, and the count when each recipient was handed out. */
   readonly #drops: { count: number };
   readonly #handedOutAt = new WeakMap<QueuedRecipient, number>();
+  #checkedAtDrops = 0;
   #lostState: CampaignStateLostError | undefined;
   #decidedElsewhere = 0;
   readonly #reclaimIdleMs: number;
@@ -540,6 +541,19 @@ export class SharedSend {
 
   /** Mark the entry started before its request leaves; refuse if it was taken over. */
   readonly beforeSend = async (recipient: QueuedRecipient): Promise<void> => {
+    if (this.#drops.count !== this.#checkedAtDrops && this.#joined !== undefined) {
+      // The connection dropped since the last check: Redis may have restarted and lost
+      // writes (a delivery to this worker, now handed to another). Nothing leaves until
+      // the campaign's state is known to be the one joined.
+      const drops = this.#drops.count;
+      this.#lostState ??= await checkCampaign(
+        this.#queueRedis,
+        this.campaignKeys,
+        this.#joined,
+        this.#recoverHint,
+      );
+      this.#checkedAtDrops = drops;
+    }
     if (this.#lostState !== undefined) throw this.#lostState;
     const askedAt = this.#clock.now();
     const marked = await this.#queue.markStarted(this.worker, recipient.entryId);

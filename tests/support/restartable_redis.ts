@@ -10,8 +10,14 @@
 export interface RestartableRedisOptions {
   /** The server's working folder (its append-only file lives there). */
   dir: string;
-  /** `appendonly yes` with `appendfsync always`; else no persistence at all. */
+  /** `appendonly yes` (see `fsync`); else no persistence at all. */
   aof: boolean;
+  /**
+   * With `aof`: how often the file is fsynced.
+   *
+   * @default {"always"}
+   */
+  fsync?: "always" | "everysec";
 }
 
 /** A server that can crash and come back; `await using` stops it. */
@@ -63,7 +69,9 @@ export async function startRestartableRedis(
     "",
     "--loglevel",
     "warning",
-    ...(options.aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
+    ...(options.aof
+      ? ["--appendonly", "yes", "--appendfsync", options.fsync ?? "always"]
+      : ["--appendonly", "no"]),
   ];
   let child: Deno.ChildProcess | undefined;
   const start = async (): Promise<void> => {
