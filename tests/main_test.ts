@@ -148,6 +148,15 @@ Deno.test("every command suggests the flag meant for a misspelled one", async ()
   }
 });
 
+Deno.test("simulate suggests the simulation meant", async () => {
+  assert.deepEqual(await politely(["simulate", "artcle"]), {
+    code: 2,
+    stdout: "",
+    stderr: `politely: unknown simulation "artcle" (did you mean article?): ` +
+      "choose article, contention, pacing, adaptive or all\n",
+  });
+});
+
 Deno.test("every help lines its descriptions up in one column", async () => {
   const helps: Record<string, string> = { "main.ts": (await politely(["--help"])).stdout };
   for (const command of commands) {

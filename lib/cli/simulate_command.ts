@@ -27,6 +27,7 @@ import {
   formatContention,
   formatPacing,
 } from "../simulate/report.ts";
+import { closestName } from "./did_you_mean.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -110,11 +111,13 @@ function parseSimulateFlags(args: string[]): Flags {
     );
   }
   const which = positionals[0] ?? "all";
-  if (!["article", "contention", "pacing", "adaptive", "all"].includes(which)) {
+  const simulations = ["article", "contention", "pacing", "adaptive", "all"];
+  if (!simulations.includes(which)) {
+    const guess = closestName(which, simulations);
     throw new UsageError(
-      `unknown simulation ${
-        JSON.stringify(which)
-      }: choose article, contention, pacing, adaptive or all`,
+      `unknown simulation ${JSON.stringify(which)}` +
+        (guess === undefined ? "" : ` (did you mean ${guess}?)`) +
+        ": choose article, contention, pacing, adaptive or all",
     );
   }
   if (values.out !== undefined && values.out.trim() === "") {
