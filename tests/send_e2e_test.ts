@@ -148,8 +148,11 @@ Deno.test("send --rate 20 against a strict 20/s burst 1 limit retries every 429 
   assertNeverFaster(stats.perSecond, 20);
   assertEachAcceptedOnce(server, list);
   assert.ok(summary.elapsedMs >= (100 - 1) / 20 * 1000 - 5, `elapsed ${summary.elapsedMs} ms`);
-  // The learned margin is a few percent; room for a loaded machine on top.
-  assert.ok(summary.elapsedMs < (99 / 20) * 1000 * 1.5, `elapsed ${summary.elapsedMs} ms`);
+  // The learned margin is a few percent on a quiet machine (`deno task bench:pacing --burst
+  // 1`). Under load a stall bunches requests into 429s and the learner backs off more: with
+  // two busy loops per core, 8 runs took 1.20–2.40× ideal (9–25 429s). 4× leaves room and
+  // still fails a learner that collapses the rate.
+  assert.ok(summary.elapsedMs < (99 / 20) * 1000 * 4, `elapsed ${summary.elapsedMs} ms`);
 });
 
 Deno.test("send --adaptive finds an unknown 20/s limit (burst 2, no hints) from below: few 429s, none sent twice", async () => {
