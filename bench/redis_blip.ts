@@ -1,12 +1,12 @@
 /**
  * What a Redis blip costs three `send --redis` workers: 300 recipients, a strict mock
- * at 30/s (burst 1), every worker at `--rate 30`, Redis with `appendonly yes` and
+ * at 30/s (burst 2, `--burst` to change), every worker at `--rate 30`, Redis with `appendonly yes` and
  * `appendfsync always`. Half the runs crash Redis (`kill -9`) after 60 messages and
  * start it again from its file 1 s later; the rest run undisturbed. Prints the 429s,
  * the numbers accepted twice and the time of each run.
  *
  *   deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env --allow-run \
- *     bench/redis_blip.ts [--runs 3] [--aof always|none]
+ *     bench/redis_blip.ts [--runs 3] [--aof always|none] [--burst 2]
  *
  * With `--aof none` the blip empties Redis: the workers stop (exit 2) and the run
  * reports that instead (see the README's "Redis persistence and recovery").
@@ -27,15 +27,20 @@ import {
 const { values } = parseArgs({
   args: Deno.args,
   strict: true,
-  options: { runs: { type: "string", default: "3" }, aof: { type: "string", default: "always" } },
+  options: {
+    runs: { type: "string", default: "3" },
+    aof: { type: "string", default: "always" },
+    burst: { type: "string", default: "2" },
+  },
 });
 const runs = Number(values.runs);
 const aof = values.aof !== "none";
+const burst = Number(values.burst);
 
 async function once(blip: boolean): Promise<string> {
   await using dir = await tempDir();
   await using redis = await startRestartableRedis({ dir: dir.path, aof });
-  await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
+  await using server = await serveTestMock({ ratePerSecond: 30, burst });
   const list = numbers(300);
   const file = await writeList(`${dir.path}/recipients.txt`, list);
   const started = performance.now();
@@ -65,7 +70,9 @@ async function once(blip: boolean): Promise<string> {
     `${String(throttled).padStart(3)} × 429  ${twice} twice  ${seconds.toFixed(1)} s`;
 }
 
-console.log(`three workers, 300 recipients, mock 30/s burst 1, AOF ${aof ? "always" : "off"}`);
+console.log(
+  `three workers, 300 recipients, mock 30/s burst ${burst}, AOF ${aof ? "always" : "off"}`,
+);
 for (let i = 0; i < runs; i++) {
   console.log(await once(false));
   console.log(await once(true));
