@@ -248,3 +248,33 @@ redisTest(
     await assertAccounted(campaign);
   },
 );
+
+redisTest(
+  "send --redis: Redis gone for longer than --redis-outage: the worker stops (exit 1) saying so, soon after",
+  async () => {
+    await using dir = await tempDir();
+    await using redis = await startRestartableRedis({ dir: dir.path, aof: false });
+    await using server = await serveTestMock({ ratePerSecond: 30, burst: 2 });
+    const file = await writeList(`${dir.path}/recipients.txt`, numbers(RECIPIENTS));
+    const child = sendToMock(file, server.url, [
+      "--redis",
+      redis.url,
+      "--rate",
+      "30",
+      "--redis-outage",
+      "1",
+    ]).spawn();
+    const output = child.output();
+    while (server.stats().accepted < 30) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    await redis.crash();
+    const crashedAt = Date.now();
+    const run = finishSend(await output);
+
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /lost the connection to Redis at redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(run.stderr, /rerun the same command once Redis is back/);
+    assert.doesNotMatch(run.stderr, /unexpected error/);
+    assert.ok(Date.now() - crashedAt < 10_000, `${Date.now() - crashedAt} ms after the crash`);
+  },
+);

@@ -71,6 +71,8 @@ Scale-out (several workers, on one machine or many):
                          take over a silent (dead) worker's entries after S seconds
                          (default 60; the same on every worker). What it may have sent is
                          recorded uncertain, never sent twice (unless --resend-uncertain)
+  --redis-outage S       wait up to S seconds for Redis to come back after a dropped
+                         connection before stopping (default 30)
   --redis-recover        after Redis lost the campaign's state (a worker stopped with exit
                          2 and said so): add what this worker's journal decided to Redis,
                          send nothing. Run it on every worker, then the usual command
@@ -130,6 +132,7 @@ function parseSendArgs(args: string[]) {
     "redis-worker": { type: "string" },
     "redis-reclaim-after": { type: "string" },
     "redis-recover": { type: "boolean" },
+    "redis-outage": { type: "string" },
     help: { type: "boolean", short: "h" },
   }, { allowPositionals: true });
 }
@@ -139,6 +142,8 @@ export interface RedisFlags {
   url: string;
   worker: string | undefined;
   reclaimIdleMs: number;
+  /** `--redis-outage`: how long a lost connection to Redis is waited out. */
+  outageMs: number;
   /** `--redis-recover`: seed the campaign's decided set from the journal, send nothing. */
   recover: boolean;
 }
@@ -313,7 +318,8 @@ function parseRedisFlags(
 ): RedisFlags | undefined {
   const url = values.redis;
   if (url === undefined) {
-    for (const flag of ["redis-worker", "redis-reclaim-after", "redis-recover"] as const) {
+    const flags = ["redis-worker", "redis-reclaim-after", "redis-recover", "redis-outage"] as const;
+    for (const flag of flags) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --redis URL`);
     }
     return undefined;
@@ -349,5 +355,6 @@ function parseRedisFlags(
         "journal (drop --no-journal)",
     );
   }
-  return { url, worker, reclaimIdleMs, recover };
+  const outageMs = positiveNumber("redis-outage", values["redis-outage"], 30) * 1000;
+  return { url, worker, reclaimIdleMs, recover, outageMs };
 }

@@ -165,6 +165,7 @@ export async function openShared(
       tookPart: journal.replay.resumed,
       recoverHint: RECOVER_HINT,
       reclaimIdleMs: redis.reclaimIdleMs,
+      outageMs: redis.outageMs,
       // Claim about a quarter second of the shared rate at a time: few round trips at
       // high rates, and little hoarding (every worker keeps --concurrency in hand anyway).
       batchSize: Math.max(1, Math.min(16, run.concurrency, Math.ceil(run.ratePerSecond / 4))),

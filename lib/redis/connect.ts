@@ -66,6 +66,14 @@ export interface ConnectRedisOptions {
    */
   maxReconnects?: number;
   /**
+   * Hold commands sent while the connection is down until it is back (`true`), or
+   * reject them at once (`false`: for a caller that retries on its own, with its own
+   * limit on how long an outage may last, such as `rideThrough`).
+   *
+   * @default {true}
+   */
+  queueWhileDisconnected?: boolean;
+  /**
    * Told about socket errors (a dropped connection, a failed reconnect). The
    * commands that cannot be answered reject on their own, so the default
    * ignores these.
@@ -99,12 +107,18 @@ export async function connectRedis(
   url: string,
   options: ConnectRedisOptions = {},
 ): Promise<RedisConnection> {
-  const { connectTimeoutMs = 5000, maxReconnects = 10, onError = () => {} } = options;
+  const {
+    connectTimeoutMs = 5000,
+    maxReconnects = 10,
+    queueWhileDisconnected = true,
+    onError = () => {},
+  } = options;
   let connected = false;
   const client = createClient({
     url,
     // RESP2 answers stream reads as plain arrays; node-redis 6 would speak RESP3.
     RESP: 2,
+    disableOfflineQueue: !queueWhileDisconnected,
     socket: {
       connectTimeout: connectTimeoutMs,
       // A wrong URL should fail the first connect, not be retried forever.
@@ -125,7 +139,12 @@ export async function connectRedis(
   connected = true;
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closed ??= client.isOpen ? client.close() : Promise.resolve();
+    // A client still trying to reconnect has nothing to wait for: drop it at once.
+    closed ??= client.isReady
+      ? client.close()
+      : client.isOpen
+      ? Promise.resolve(client.destroy())
+      : Promise.resolve();
     return closed;
   };
   return {

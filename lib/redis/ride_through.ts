@@ -43,6 +43,12 @@ export interface RideThroughOptions {
    */
   clock?: Clock;
   /**
+   * Once this aborts, a failed command is not sent again (e.g. while closing).
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
    * Randomness for the jitter, in [0, 1).
    *
    * @default {Math.random}
@@ -108,6 +114,7 @@ export function rideThrough(
     onOutage = () => {},
     clock = realClock,
     random = Math.random,
+    signal,
   } = options;
   let outageSince: number | undefined;
   return {
@@ -118,7 +125,7 @@ export function rideThrough(
           outageSince = undefined;
           return reply;
         } catch (error) {
-          if (!isOutage(error)) throw error;
+          if (!isOutage(error) || signal?.aborted) throw error;
           const now = clock.now();
           if (outageSince === undefined) {
             outageSince = now;

@@ -369,6 +369,8 @@ export class SharedSend {
    */
   readonly #held = new Map<string, { buffered: boolean; releasable: boolean }>();
   readonly #heartbeat = new AbortController();
+  /** Aborted by close(): an outage is not waited out any more. */
+  readonly #closing = new AbortController();
   #heartbeatDone: Promise<void> = Promise.resolve();
   #leftByEarlierRuns = 0;
   #lost = 0;
@@ -381,7 +383,11 @@ export class SharedSend {
     drops: { count: number } = { count: 0 },
   ) {
     this.#drops = drops;
-    const outage = { outageMs: options.outageMs ?? 30_000, clock: options.clock ?? realClock };
+    const outage = {
+      outageMs: options.outageMs ?? 30_000,
+      clock: options.clock ?? realClock,
+      signal: this.#closing.signal,
+    };
     const limiterRedis = rideThrough(limiterConnection, outage);
     const queueRedis = rideThrough(queueConnection, outage);
     const {
@@ -439,6 +445,8 @@ export class SharedSend {
         // Reconnect for as long as an outage is ridden through (the 2 s cap × 1000).
         return await connectRedis(options.redisUrl, {
           maxReconnects: 1000,
+          // rideThrough retries, within outageMs; the client's own queue would wait forever.
+          queueWhileDisconnected: false,
           onError: () => drops.count++,
         });
       } catch (error) {
@@ -644,6 +652,7 @@ export class SharedSend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#heartbeat.abort();
     await this.#heartbeatDone;
     // Never begun by this worker; but one another worker had begun keeps its mark.
