@@ -8,7 +8,7 @@
  */
 
 import { campaignTag, parseClientRef } from "../send/client_ref.ts";
-import { forEachLine } from "./json_lines.ts";
+import { forEachLine } from "../send/json_lines.ts";
 
 /**
  * A number's state as the journal tells it (the same folding `send` does on resume).

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { dirname } from "node:path";
 import { type Clock, realClock } from "../core/clock.ts";
-import { forEachLine } from "./json_lines.ts";
+import { forEachLine } from "../send/json_lines.ts";
+import { syncDirectory } from "../send/sync_directory.ts";
 import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
 
 const VERSION = 1;
@@ -457,18 +457,4 @@ function damaged(path: string, lineNumber: number): ReceiptsFileError {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** Make a new file's directory entry durable too (best effort, as the journal does). */
-async function syncDirectory(path: string): Promise<void> {
-  try {
-    const directory = await Deno.open(dirname(path) || ".", { read: true });
-    try {
-      await directory.sync();
-    } finally {
-      directory.close();
-    }
-  } catch {
-    // Not supported here (e.g. Windows); the file's own data is still synced.
-  }
 }

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { dirname } from "node:path";
 import { type Clock, realClock } from "../core/clock.ts";
+import { forEachLine } from "./json_lines.ts";
+import { syncDirectory } from "./sync_directory.ts";
 
 /**
  * What ties a journal to one send: it is refused for a different sender or text.
@@ -598,12 +599,7 @@ async function readJournal(
   expected: JournalHeader,
 ): Promise<ReadResult> {
   const previous = new Map<string, JournalState>();
-  const decoder = new TextDecoder();
-  const buffer = new Uint8Array(64 * 1024);
-  let carry = "";
   let lineNumber = 0;
-  let offset = 0;
-  let lastNewlineEnd = 0;
   let createdAt: string | undefined;
   let current: HeaderRecord | undefined;
   let records = 0;
@@ -631,24 +627,15 @@ async function readJournal(
     records++;
   };
 
-  for (;;) {
-    const count = await file.read(buffer);
-    if (count === null) break;
-    const chunk = buffer.subarray(0, count);
-    const lastNewline = chunk.lastIndexOf(10);
-    if (lastNewline >= 0) lastNewlineEnd = offset + lastNewline + 1;
-    offset += count;
-    carry += decoder.decode(chunk, { stream: true });
-    const lines = carry.split("\n");
-    carry = lines.pop()!;
-    for (const line of lines) apply(line);
-    if (carry.length > MAX_LINE_CHARS) {
-      // Our records are short: a megabyte without a newline is not ours, or is damage.
+  const read = await forEachLine(file, 0, apply, {
+    // Our records are short: a megabyte without a newline is not ours, or is damage.
+    maxLineChars: MAX_LINE_CHARS,
+    tooLong: (number) => {
       if (createdAt === undefined) checkHeader(undefined, path);
-      throw damaged(path, lineNumber + 1);
-    }
-  }
-  carry += decoder.decode();
+      return damaged(path, number);
+    },
+  });
+  const carry = read.tail;
 
   let tornLines = 0;
   let truncateTo: number | undefined;
@@ -666,7 +653,7 @@ async function readJournal(
       apply(carry);
     } else {
       tornLines = 1;
-      truncateTo = lastNewlineEnd;
+      truncateTo = read.end;
     }
   }
   let replaced: JournalHeader | undefined;
@@ -830,22 +817,5 @@ function fold(previous: Map<string, JournalState>, record: JournalRecord): void 
     case "released":
       previous.set(record.to, { state: "pending", reason: record.reason, attempts });
       return;
-  }
-}
-
-/**
- * Make a new file's directory entry durable too (POSIX), so the journal itself survives
- * a power cut. Best effort: some systems cannot open a directory.
- */
-async function syncDirectory(path: string): Promise<void> {
-  try {
-    const directory = await Deno.open(dirname(path) || ".", { read: true });
-    try {
-      await directory.sync();
-    } finally {
-      directory.close();
-    }
-  } catch {
-    // Not supported here (e.g. Windows); the file's own data is still synced.
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Reading a JSON Lines file that another process may be appending to: whole lines only,
  * a chunk at a time (memory stays flat however long the file), and where the last whole
- * line ends, so a reader can continue from there or drop a torn tail.
+ * line ends, so a reader can continue from there or drop a torn tail. The send journal and
+ * the receipts file both read this way.
  *
  * @module
  */
@@ -13,7 +14,7 @@
  * ```ts
  * import type { LinesRead } from "./json_lines.ts";
  *
- * const read: LinesRead = { end: 120, lines: 3, torn: false };
+ * const read: LinesRead = { end: 120, lines: 3, torn: false, tail: "" };
  * console.log(read.end); // the offset to start the next read at
  * ```
  */
@@ -24,6 +25,41 @@ export interface LinesRead {
   lines: number;
   /** Whether bytes follow the last whole line: a write in progress, or a crash mid-write. */
   torn: boolean;
+  /** The text after the last whole line (`""` when not torn): a record cut short, or whole but for its newline. */
+  tail: string;
+}
+
+/**
+ * How {@linkcode forEachLine} guards against a file that is not JSON Lines.
+ *
+ * @example Refusing lines longer than a megabyte
+ * ```ts
+ * import type { LinesOptions } from "./json_lines.ts";
+ *
+ * const options: LinesOptions = {
+ *   maxLineChars: 1_048_576,
+ *   tooLong: (lineNumber) => new Error(`line ${lineNumber} is far too long`),
+ * };
+ * console.log(options.maxLineChars); // 1048576
+ * ```
+ */
+export interface LinesOptions {
+  /**
+   * How many characters may follow the last newline read so far (memory stays bounded): a
+   * line that runs past this without its newline stops the read with the error
+   * {@linkcode LinesOptions.tooLong} returns. Checked after each 64 KiB chunk; a whole line
+   * is passed on whatever its length.
+   *
+   * @default {Infinity}
+   */
+  maxLineChars?: number;
+  /**
+   * The error for a line longer than {@linkcode LinesOptions.maxLineChars}, given its
+   * line number (1-based from `offset`).
+   *
+   * @default {a plain Error naming the line}
+   */
+  tooLong?: (lineNumber: number) => Error;
 }
 
 /**
@@ -38,7 +74,7 @@ export interface LinesRead {
  * await Deno.writeTextFile(path, '{"a":1}\n{"a":2}\n{"a":');
  * using file = await Deno.open(path);
  * const read = await forEachLine(file, 0, () => {});
- * console.log(read); // { end: 16, lines: 2, torn: true }
+ * console.log(read); // { end: 16, lines: 2, torn: true, tail: '{"a":' }
  * await Deno.remove(path);
  * ```
  */
@@ -46,7 +82,13 @@ export async function forEachLine(
   file: Deno.FsFile,
   offset: number,
   onLine: (line: string) => void | Promise<void>,
+  options: LinesOptions = {},
 ): Promise<LinesRead> {
+  const {
+    maxLineChars = Infinity,
+    tooLong = (lineNumber: number) =>
+      new Error(`Line ${lineNumber} is over ${maxLineChars} characters`),
+  } = options;
   await file.seek(offset, Deno.SeekMode.Start);
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(64 * 1024);
@@ -68,6 +110,7 @@ export async function forEachLine(
       lines++;
       await onLine(line);
     }
+    if (carry.length > maxLineChars) throw tooLong(lines + 1);
   }
-  return { end, lines, torn: position > end };
+  return { end, lines, torn: position > end, tail: carry + decoder.decode() };
 }
