@@ -9,6 +9,7 @@
 
 import { type Clock, realClock } from "../core/clock.ts";
 import { forEachLine } from "../send/json_lines.ts";
+import { GroupCommit } from "../send/group_commit.ts";
 import { syncDirectory } from "../send/sync_directory.ts";
 import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
 
@@ -110,11 +111,6 @@ export interface ReceiptsFileOptions {
   clock?: Clock;
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * The writing side of a receipts file: open it once per server, record each verified
  * webhook, answer the webhook only when {@linkcode ReceiptsFile.record} resolves.
@@ -143,12 +139,8 @@ export class ReceiptsFile implements AsyncDisposable {
   #file: Deno.FsFile;
   #keys: Set<string>;
   #inFlight = new Map<string, Promise<void>>();
-  #queue: string[] = [];
-  #waiters: Waiter[] = [];
-  #committing: Promise<void> | undefined;
-  #failure: ReceiptsFileError | undefined;
+  #writer: GroupCommit;
   #closed = false;
-  #encoder = new TextEncoder();
   #clock: Clock;
 
   private constructor(
@@ -161,6 +153,17 @@ export class ReceiptsFile implements AsyncDisposable {
     this.path = path;
     this.#clock = clock;
     this.#file = file;
+    this.#writer = new GroupCommit(file, (error) => {
+      const why = error instanceof Error ? error.message : String(error);
+      // Once a write failed the end of the file is unknown: refuse everything after it.
+      return new ReceiptsFileError(
+        "write-failed",
+        path,
+        `Cannot write the receipts file ${path}: ${why}. Webhooks are answered 503 so ` +
+          `that Vonage retries them; fix the disk and restart the receipts server.`,
+        { cause: error },
+      );
+    });
     this.#keys = keys;
     this.tokens = tokens;
     this.replayed = keys.size;
@@ -264,7 +267,7 @@ export class ReceiptsFile implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
-      while (this.#committing !== undefined) await this.#committing;
+      await this.#writer.settled();
     } finally {
       this.#closed = true;
       this.#file.close();
@@ -280,43 +283,7 @@ export class ReceiptsFile implements AsyncDisposable {
     if (this.#closed) {
       return Promise.reject(new Error(`Cannot write ${this.path}: the receipts file is closed`));
     }
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push(text);
-      this.#waiters.push({ resolve, reject });
-      this.#committing ??= this.#commitLoop();
-    });
-  }
-
-  /** Write and fsync batches until the queue is empty (group commit, as the journal does). */
-  async #commitLoop(): Promise<void> {
-    await Promise.resolve();
-    while (this.#queue.length > 0) {
-      const bytes = this.#encoder.encode(this.#queue.join(""));
-      const waiters = this.#waiters;
-      this.#queue = [];
-      this.#waiters = [];
-      try {
-        let written = 0;
-        while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
-        await this.#file.syncData();
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error: unknown) {
-        const why = error instanceof Error ? error.message : String(error);
-        // Once a write failed the end of the file is unknown: refuse everything after it.
-        this.#failure = new ReceiptsFileError(
-          "write-failed",
-          this.path,
-          `Cannot write the receipts file ${this.path}: ${why}. Webhooks are answered 503 so ` +
-            `that Vonage retries them; fix the disk and restart the receipts server.`,
-          { cause: error },
-        );
-        for (const waiter of [...waiters, ...this.#waiters]) waiter.reject(this.#failure);
-        this.#queue = [];
-        this.#waiters = [];
-      }
-    }
-    this.#committing = undefined;
+    return this.#writer.append(text);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { type Clock, realClock } from "../core/clock.ts";
+import { GroupCommit } from "./group_commit.ts";
 import { forEachLine } from "./json_lines.ts";
 import { syncDirectory } from "./sync_directory.ts";
 
@@ -262,11 +263,6 @@ type JournalRecord =
 
 type HeaderRecord = Extract<JournalRecord, { type: "header" }>;
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * The durable record of a bulk send. Open one per run with {@linkcode Journal.open} (or
  * {@linkcode Journal.none} for `--no-journal`), consult {@linkcode Journal.previous}
@@ -310,14 +306,11 @@ export class Journal implements AsyncDisposable {
   readonly path: string | undefined;
 
   #file: Deno.FsFile | undefined;
+  /** Writes to `#file`; `undefined` for {@linkcode Journal.none}. */
+  #writer: GroupCommit | undefined;
   #clock: Clock;
-  #encoder = new TextEncoder();
-  #queue: string[] = [];
-  #waiters: Waiter[] = [];
-  #committing: Promise<void> | undefined;
-  #failure: JournalError | undefined;
   #closed = false;
-  #stats: JournalStats = { records: 0, commits: 0, bytes: 0 };
+  #records = 0;
 
   private constructor(
     path: string | undefined,
@@ -328,6 +321,17 @@ export class Journal implements AsyncDisposable {
   ) {
     this.path = path;
     this.#file = file;
+    this.#writer = file === undefined ? undefined : new GroupCommit(file, (error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      return new JournalError(
+        "write-failed",
+        path!,
+        `Cannot write the journal ${path}: ${
+          /os error 28\b/.test(message) ? `the disk is full (${message})` : message
+        }. Stopping, so that no message is sent without a record.`,
+        { cause: error },
+      );
+    });
     this.previous = previous;
     this.replay = replay;
     this.#clock = clock;
@@ -445,7 +449,11 @@ export class Journal implements AsyncDisposable {
 
   /** What has been written since the journal was opened. */
   get stats(): JournalStats {
-    return { ...this.#stats };
+    return {
+      records: this.#records,
+      commits: this.#writer?.commits ?? 0,
+      bytes: this.#writer?.bytes ?? 0,
+    };
   }
 
   /**
@@ -487,8 +495,8 @@ export class Journal implements AsyncDisposable {
 
   /** Resolve once every record appended so far is durable. */
   async flush(): Promise<void> {
-    while (this.#committing !== undefined) await this.#committing;
-    if (this.#failure !== undefined) throw this.#failure;
+    await this.#writer?.settled();
+    if (this.#writer?.failure !== undefined) throw this.#writer.failure;
   }
 
   /**
@@ -498,13 +506,13 @@ export class Journal implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
-      while (this.#committing !== undefined) await this.#committing;
+      await this.#writer?.settled();
     } finally {
       this.#closed = true;
       this.#file?.close();
       this.#file = undefined;
     }
-    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#writer?.failure !== undefined) throw this.#writer.failure;
   }
 
   /** Same as {@linkcode Journal.close}, for `await using`. */
@@ -526,52 +534,9 @@ export class Journal implements AsyncDisposable {
         new Error(`Cannot write to the journal ${this.path ?? "(none)"}: it is closed`),
       );
     }
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (countRecord) this.#stats.records++;
-    if (this.#file === undefined) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push(text);
-      this.#waiters.push({ resolve, reject });
-      this.#committing ??= this.#commitLoop(this.#file!);
-    });
-  }
-
-  /**
-   * Write and fsync batches until the queue is empty. Records that arrive while one
-   * batch is on its way to disk wait for the next: that is the group commit.
-   */
-  async #commitLoop(file: Deno.FsFile): Promise<void> {
-    // Callers in the same turn (e.g. a burst of concurrent sends) join the first batch.
-    await Promise.resolve();
-    while (this.#queue.length > 0) {
-      const text = this.#queue.join("");
-      const waiters = this.#waiters;
-      this.#queue = [];
-      this.#waiters = [];
-      try {
-        const bytes = this.#encoder.encode(text);
-        let written = 0;
-        while (written < bytes.length) written += await file.write(bytes.subarray(written));
-        await file.syncData();
-        this.#stats.commits++;
-        this.#stats.bytes += bytes.length;
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.#failure = new JournalError(
-          "write-failed",
-          this.path!,
-          `Cannot write the journal ${this.path}: ${
-            /os error 28\b/.test(message) ? `the disk is full (${message})` : message
-          }. Stopping, so that no message is sent without a record.`,
-          { cause: error },
-        );
-        for (const waiter of [...waiters, ...this.#waiters]) waiter.reject(this.#failure);
-        this.#queue = [];
-        this.#waiters = [];
-      }
-    }
-    this.#committing = undefined;
+    if (this.#writer?.failure !== undefined) return Promise.reject(this.#writer.failure);
+    if (countRecord) this.#records++;
+    return this.#writer?.append(text) ?? Promise.resolve();
   }
 }
 
