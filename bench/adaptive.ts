@@ -25,7 +25,7 @@
  *   deno task bench:adaptive [--part send|library|all] [--cap 45]
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { politeFetch } from "../lib/core/polite_fetch.ts";
 import { TokenBucket } from "../lib/core/token_bucket.ts";
 import type { MockVonageServer } from "../lib/mock/serve_mock_vonage.ts";
@@ -52,18 +52,11 @@ const UNKNOWN_LIMIT_FLAGS = ["--adaptive", "--rate", "1000"];
 const CONCURRENCY = 16;
 const TEXT = "Hello from the adaptive bench";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    part: { type: "string", default: "all" },
-    cap: { type: "string", default: "45" },
-  },
-});
+const values = benchFlags({ part: "all", cap: 45 });
 if (!["send", "library", "all"].includes(values.part)) {
   throw new RangeError(`--part must be send, library or all, current value is ${values.part}`);
 }
-const capSeconds = Number(values.cap);
+const capSeconds = values.cap;
 if (!(capSeconds > 0)) {
   throw new RangeError(
     `--cap must be a positive number of seconds, current value is ${values.cap}`,

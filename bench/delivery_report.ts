@@ -7,18 +7,13 @@
  *   deno run -A bench/delivery_report.ts [--messages 100000]
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { makeDeliveryReport } from "../lib/receipts/delivery_report.ts";
 import { receiptKey, ReceiptsFile } from "../lib/receipts/receipts_file.ts";
 import { receiptsPathFor } from "../lib/receipts/receipts_app.ts";
 import { hashMessageText, Journal } from "../lib/send/journal.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: { messages: { type: "string", default: "100000" } },
-});
-const count = Number(values.messages);
+const { messages: count } = benchFlags({ messages: 100000 });
 const dir = await Deno.makeTempDir({ prefix: "politely-report-bench-" });
 const journalPath = `${dir}/people.csv.journal.jsonl`;
 const BATCH = 2_000;

@@ -16,15 +16,10 @@
  *     [--sizes 100000,1000000]
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { finishSend, sendCommand, tempDir } from "../tests/support/send_cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: { sizes: { type: "string", default: "100000,1000000" } },
-});
-const sizes = values.sizes.split(",").map(Number);
+const sizes = benchFlags({ sizes: "100000,1000000" }).sizes.split(",").map(Number);
 const TIME = "/usr/bin/time";
 const hasTime = await Deno.stat(TIME).then(() => true, () => false);
 

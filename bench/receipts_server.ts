@@ -6,21 +6,12 @@
  *   deno run -A bench/receipts_server.ts [--webhooks 20000] [--connections 64]
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { serveReceipts } from "../lib/receipts/serve_receipts.ts";
 import { readReceipts } from "../lib/receipts/receipts_file.ts";
 import { signWebhookBody } from "../lib/vonage/webhook_signature.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    webhooks: { type: "string", default: "20000" },
-    connections: { type: "string", default: "64" },
-  },
-});
-const total = Number(values.webhooks);
-const connections = Number(values.connections);
+const { webhooks: total, connections } = benchFlags({ webhooks: 20000, connections: 64 });
 const SECRET = "bench-signature-secret";
 const dir = await Deno.makeTempDir({ prefix: "politely-receipts-bench-" });
 const journal = `${dir}/people.csv.journal.jsonl`;

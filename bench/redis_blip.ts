@@ -12,7 +12,7 @@
  * reports that instead (see the README's "Redis persistence and recovery").
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { startRestartableRedis } from "../tests/support/restartable_redis.ts";
 import {
   acceptedCounts,
@@ -24,18 +24,9 @@ import {
   writeList,
 } from "../tests/support/send_cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    runs: { type: "string", default: "3" },
-    aof: { type: "string", default: "always" },
-    burst: { type: "string", default: "2" },
-  },
-});
-const runs = Number(values.runs);
-const aof = values.aof !== "none";
-const burst = Number(values.burst);
+const flags = benchFlags({ runs: 3, aof: "always", burst: 2 });
+const { runs, burst } = flags;
+const aof = flags.aof !== "none";
 
 async function once(blip: boolean): Promise<string> {
   await using dir = await tempDir();

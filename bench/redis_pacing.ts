@@ -17,19 +17,14 @@
  * and 51 (wake-ups bunched after a stall); senders 1.065× and 1.031× with 2 and 1 429s.
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { connectRedis } from "../lib/redis/connect.ts";
 import { RedisLimiter } from "../lib/redis/mod.ts";
 import { redisInstalled, startRedisServer } from "../tests/support/redis_server.ts";
 import { numbers, runSend, serveTestMock, tempDir, writeList } from "../tests/support/send_cli.ts";
 import { busiestSecond } from "../tests/support/windows.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: { runs: { type: "string", default: "3" } },
-});
-const runs = Number(values.runs);
+const { runs } = benchFlags({ runs: 3 });
 
 if (!redisInstalled) {
   console.error("redis-server is not installed: nothing to measure");

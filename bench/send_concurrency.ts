@@ -10,7 +10,7 @@
  * A run still going after `--limit` seconds is killed and reported as such.
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import {
   finishSend,
   numbers,
@@ -20,19 +20,9 @@ import {
   writeList,
 } from "../tests/support/send_cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    recipients: { type: "string", default: "100" },
-    runs: { type: "string", default: "3" },
-    limit: { type: "string", default: "60" },
-    settings: { type: "string", default: "16,10000,1000000000" },
-  },
-});
-const recipients = Number(values.recipients);
-const runs = Number(values.runs);
-const limitMs = Number(values.limit) * 1000;
+const values = benchFlags({ recipients: 100, runs: 3, limit: 60, settings: "16,10000,1000000000" });
+const { recipients, runs } = values;
+const limitMs = values.limit * 1000;
 
 async function once(concurrency: string): Promise<{ wallMs: number; accepted: number }> {
   await using dir = await tempDir();

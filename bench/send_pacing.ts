@@ -18,7 +18,7 @@
  * only a 300 s budget per message), so the whole bench takes about a minute.
  */
 
-import { parseArgs } from "node:util";
+import { benchFlags } from "./flags.ts";
 import { Journal } from "../lib/send/journal.ts";
 import type { Limiter } from "../lib/core/limiter.ts";
 import type { Recipient } from "../lib/send/recipients.ts";
@@ -39,22 +39,10 @@ import {
 
 const TEXT = "Hello from the pacing bench";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    messages: { type: "string", default: "200" },
-    rate: { type: "string", default: "20" },
-    burst: { type: "string", default: "2" },
-    seed: { type: "string", default: "1" },
-    cap: { type: "string", default: "60" },
-  },
-});
-const messages = Number(values.messages);
-const ratePerSecond = Number(values.rate);
-const burst = Number(values.burst);
-const seed = Number(values.seed);
-const capMs = Number(values.cap) * 1000;
+const flags = benchFlags({ messages: 200, rate: 20, burst: 2, seed: 1, cap: 60 });
+const { messages, burst, seed } = flags;
+const ratePerSecond = flags.rate;
+const capMs = flags.cap * 1000;
 const idealMs = (messages - burst) / ratePerSecond * 1000;
 
 const list = numbers(messages);

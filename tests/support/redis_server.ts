@@ -10,7 +10,7 @@
  */
 
 /** The program to run; CI installs it with apt. */
-const REDIS_SERVER = Deno.env.get("REDIS_SERVER") ?? "redis-server";
+export const REDIS_SERVER: string = Deno.env.get("REDIS_SERVER") ?? "redis-server";
 
 async function findRedisServer(): Promise<boolean> {
   try {
@@ -49,7 +49,8 @@ export interface RedisServer extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-function freePort(): number {
+/** A loopback port free right now (someone may take it before it is bound). */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -57,7 +58,7 @@ function freePort(): number {
 }
 
 /** Send PING on a raw socket; true when the server answers +PONG. */
-async function answersPing(port: number): Promise<boolean> {
+export async function answersPing(port: number): Promise<boolean> {
   let conn: Deno.TcpConn | undefined;
   try {
     conn = await Deno.connect({ hostname: "127.0.0.1", port });

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { answersPing, freePort, REDIS_SERVER } from "./redis_server.ts";
+
 /** Options for {@linkcode startRestartableRedis}. */
 export interface RestartableRedisOptions {
   /** The server's working folder (its append-only file lives there). */
@@ -27,30 +29,6 @@ export interface RestartableRedis extends AsyncDisposable {
   crash(): Promise<void>;
   /** Start it again (same port, folder and settings) and wait until it answers. */
   restart(): Promise<void>;
-}
-
-const REDIS_SERVER = Deno.env.get("REDIS_SERVER") ?? "redis-server";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function answersPing(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buffer = new Uint8Array(64);
-    const read = await conn.read(buffer);
-    return read !== null && new TextDecoder().decode(buffer.subarray(0, read)).startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn?.close();
-  }
 }
 
 /** Start the server; see {@linkcode RestartableRedis}. */
