@@ -35,6 +35,26 @@ interface Campaign {
   server: MockVonageServer;
 }
 
+/** The campaign's list and one journal per worker in `dir`, sent to `server`. */
+async function newCampaign(dir: string, server: MockVonageServer): Promise<Campaign> {
+  const list = numbers(RECIPIENTS);
+  return {
+    list,
+    file: await writeList(`${dir}/recipients.txt`, list),
+    journals: Array.from({ length: WORKERS }, (_, i) => `${dir}/w${i}.journal.jsonl`),
+    server,
+  };
+}
+
+/** Every worker ended normally, and the last to finish saw the whole queue completed. */
+function assertFinished(runs: SendRun[]): void {
+  for (const run of runs) {
+    assert.ok(run.code === 0 || run.code === 1, run.stderr);
+    assert.doesNotMatch(run.stderr, /unexpected error/);
+  }
+  assert.equal(Math.max(...runs.map((run) => run.summary!.queue!.completed)), RECIPIENTS);
+}
+
 function workers(campaign: Campaign, redisUrl: string, extra: string[] = []): Promise<SendRun[]> {
   return Promise.all(campaign.journals.map(async (journal) =>
     finishSend(
@@ -114,13 +134,7 @@ redisTest(
     await using dir = await tempDir();
     await using redis = await startRestartableRedis({ dir: dir.path, aof: false });
     await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
-    const list = numbers(RECIPIENTS);
-    const campaign: Campaign = {
-      list,
-      file: await writeList(`${dir.path}/recipients.txt`, list),
-      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
-      server,
-    };
+    const campaign = await newCampaign(dir.path, server);
 
     const crashed = await crashUnderWorkers(campaign, redis, 60);
     for (const run of crashed) {
@@ -145,13 +159,7 @@ redisTest(
     }
     assert.equal(server.stats().accepted, afterCrash);
 
-    const finished = await workers(campaign, redis.url);
-    for (const run of finished) {
-      assert.ok(run.code === 0 || run.code === 1, run.stderr);
-      assert.doesNotMatch(run.stderr, /unexpected error/);
-    }
-    const completed = Math.max(...finished.map((run) => run.summary!.queue!.completed));
-    assert.equal(completed, RECIPIENTS);
+    assertFinished(await workers(campaign, redis.url));
     const { duplicates } = await assertAccounted(campaign);
     console.log(`restart empty: ${duplicates} numbers accepted twice (each reported uncertain)`);
   },
@@ -163,23 +171,11 @@ redisTest(
     await using dir = await tempDir();
     await using redis = await startRestartableRedis({ dir: dir.path, aof: true });
     await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
-    const list = numbers(RECIPIENTS);
-    const campaign: Campaign = {
-      list,
-      file: await writeList(`${dir.path}/recipients.txt`, list),
-      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
-      server,
-    };
+    const campaign = await newCampaign(dir.path, server);
 
     const runs = await crashUnderWorkers(campaign, redis, 60);
 
-    for (const run of runs) {
-      assert.ok(run.code === 0 || run.code === 1, run.stderr);
-      assert.doesNotMatch(run.stderr, /unexpected error/);
-    }
-    // The last worker to finish saw the whole queue completed.
-    const completed = Math.max(...runs.map((run) => run.summary!.queue!.completed));
-    assert.equal(completed, RECIPIENTS);
+    assertFinished(runs);
     const { duplicates } = await assertAccounted(campaign);
     console.log(
       `restart from AOF: ${duplicates} numbers accepted twice, ${server.stats().throttled} × 429`,
@@ -222,13 +218,7 @@ redisTest(
       fsync: "everysec",
     });
     await using server = await serveTestMock({ ratePerSecond: 30, burst: 1 });
-    const list = numbers(RECIPIENTS);
-    const campaign: Campaign = {
-      list,
-      file: await writeList(`${dir.path}/recipients.txt`, list),
-      journals: Array.from({ length: WORKERS }, (_, i) => `${dir.path}/w${i}.journal.jsonl`),
-      server,
-    };
+    const campaign = await newCampaign(dir.path, server);
 
     const crashed = await crashUnderWorkers(campaign, redis, 60);
     for (const run of crashed) {
@@ -239,12 +229,7 @@ redisTest(
     for (const run of await workers(campaign, redis.url, ["--redis-recover"])) {
       assert.equal(run.code, 0, run.stderr);
     }
-    const finished = await workers(campaign, redis.url);
-    for (const run of finished) {
-      assert.ok(run.code === 0 || run.code === 1, run.stderr);
-      assert.doesNotMatch(run.stderr, /unexpected error/);
-    }
-    assert.equal(Math.max(...finished.map((run) => run.summary!.queue!.completed)), RECIPIENTS);
+    assertFinished(await workers(campaign, redis.url));
     await assertAccounted(campaign);
   },
 );
