@@ -3,28 +3,11 @@ import { runReceiptsCommand } from "../lib/cli/receipts_command.ts";
 import { runReportCommand } from "../lib/cli/report_command.ts";
 import { hashMessageText, Journal } from "../lib/send/journal.ts";
 import { signWebhookBody } from "../lib/vonage/webhook_signature.ts";
-import { ROOT, tempDir } from "./support/send_cli.ts";
+import { type MainRun, runMain as runMainIn, tempDir } from "./support/send_cli.ts";
 
-async function runMain(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", VONAGE_SIGNATURE_SECRET: "", ...env },
-    stdin: "null",
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+/** `main.ts ARGS…` to completion, with no signature secret inherited unless `env` gives one. */
+function runMain(args: string[], env: Record<string, string> = {}): Promise<MainRun> {
+  return runMainIn(args, { env: { VONAGE_SIGNATURE_SECRET: "", ...env } });
 }
 
 Deno.test("main.ts receipts and report: setup mistakes exit 2 with what, where and the fix", async () => {

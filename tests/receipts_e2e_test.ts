@@ -9,9 +9,10 @@
 import assert from "node:assert/strict";
 import type { DeliveryReport } from "../lib/receipts/delivery_report.ts";
 import { readReceipts } from "../lib/receipts/receipts_file.ts";
+import { freePort } from "./support/free_port.ts";
 import {
+  mainCommand as runMainCommand,
   numbers,
-  ROOT,
   sendToMock,
   serveTestMock,
   tempDir,
@@ -20,31 +21,9 @@ import {
 
 const SECRET = "e2e-signature-secret";
 
+/** `main.ts ARGS…` with no signature secret inherited unless `env` gives one. */
 function mainCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", VONAGE_SIGNATURE_SECRET: "", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-/** A free loopback port (bound, read, released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  return runMainCommand(args, { env: { VONAGE_SIGNATURE_SECRET: "", ...env } });
 }
 
 /** `main.ts receipts JOURNAL --port PORT`, resolved once it answers `GET /stats`. */

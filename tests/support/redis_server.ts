@@ -9,6 +9,8 @@
  * @module
  */
 
+import { freePort } from "./free_port.ts";
+
 /** The program to run; CI installs it with apt. */
 export const REDIS_SERVER: string = Deno.env.get("REDIS_SERVER") ?? "redis-server";
 
@@ -47,14 +49,6 @@ export interface RedisServer extends AsyncDisposable {
   readonly port: number;
   /** Stop the server (SHUTDOWN NOSAVE, else SIGTERM) and wait for it to exit. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** A loopback port free right now (someone may take it before it is bound). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Send PING on a raw socket; true when the server answers +PONG. */

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { answersPing, freePort, REDIS_SERVER } from "./redis_server.ts";
+import { freePort } from "./free_port.ts";
+import { answersPing, REDIS_SERVER } from "./redis_server.ts";
 
 /** Options for {@linkcode startRestartableRedis}. */
 export interface RestartableRedisOptions {

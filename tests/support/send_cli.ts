@@ -79,21 +79,26 @@ export function acceptedCounts(server: MockVonageServer): Map<string, number> {
   return counts;
 }
 
-/** Options for {@linkcode sendCommand}. */
-export interface SendCommandOptions {
+/** Options for {@linkcode mainCommand}. */
+export interface MainCommandOptions {
   /**
-   * The `VONAGE_*` variables the sender sees. Those not given are set empty, so that
-   * nothing inherited from the caller's environment wins over the flags or the key file.
+   * Variables for the child, over those it inherits (`NO_COLOR=1` is always set).
    *
-   * @default {TEST_CREDENTIALS}
+   * @default {{}}
    */
   env?: Readonly<Record<string, string>>;
   /**
-   * Pipe the sender's standard input (to write recipients to it) instead of closing it.
+   * Pipe the child's standard input (to write to it) instead of closing it.
    *
    * @default {false}
    */
   stdin?: boolean;
+  /**
+   * The permissions `deno run` grants.
+   *
+   * @default {["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"]}
+   */
+  permissions?: string[];
   /**
    * Flags for `deno run` itself, e.g. `--v8-flags=--max-old-space-size=16`.
    *
@@ -101,42 +106,77 @@ export interface SendCommandOptions {
    */
   denoFlags?: string[];
   /**
-   * A command line to run the sender under, e.g. `["timeout", "-s", "KILL", "60"]`.
+   * A command line to run it under, e.g. `["timeout", "-s", "KILL", "60"]`.
    *
    * @default {[]}
    */
   wrapper?: string[];
 }
 
-/** `main.ts send ARGS…` in the repository root, as a child process (not started). */
-export function sendCommand(args: string[], options: SendCommandOptions = {}): Deno.Command {
+/**
+ * `main.ts ARGS…` in the repository root, as a child process (not started) whose
+ * standard output and error are piped.
+ */
+export function mainCommand(args: string[], options: MainCommandOptions = {}): Deno.Command {
   const argv = [
     ...(options.wrapper ?? []),
     Deno.execPath(),
     "run",
     ...(options.denoFlags ?? []),
-    "--allow-net=127.0.0.1",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
+    ...(options.permissions ??
+      ["--allow-net=127.0.0.1", "--allow-read", "--allow-write", "--allow-env"]),
     "main.ts",
-    "send",
     ...args,
   ];
   return new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** A finished `main.ts`: its exit code and its decoded output. */
+export interface MainRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run {@linkcode mainCommand} to completion. */
+export async function runMain(args: string[], options: MainCommandOptions = {}): Promise<MainRun> {
+  const output = await mainCommand(args, options).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** Options for {@linkcode sendCommand}. */
+export interface SendCommandOptions extends Omit<MainCommandOptions, "permissions"> {
+  /**
+   * The `VONAGE_*` variables the sender sees. Those not given are set empty, so that
+   * nothing inherited from the caller's environment wins over the flags or the key file.
+   *
+   * @default {TEST_CREDENTIALS}
+   */
+  env?: Readonly<Record<string, string>>;
+}
+
+/** `main.ts send ARGS…` in the repository root, as a child process (not started). */
+export function sendCommand(args: string[], options: SendCommandOptions = {}): Deno.Command {
+  return mainCommand(["send", ...args], {
+    ...options,
     env: {
       VONAGE_APPLICATION_ID: "",
       VONAGE_PRIVATE_KEY_PATH: "",
       VONAGE_PRIVATE_KEY: "",
       VONAGE_FROM: "",
-      NO_COLOR: "1",
       ...(options.env ?? TEST_CREDENTIALS),
     },
-    stdin: options.stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
   });
 }
 
