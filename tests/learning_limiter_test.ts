@@ -3,7 +3,11 @@ import { FakeClock } from "../lib/core/fake_clock.ts";
 import { LearningLimiter } from "../lib/core/learning_limiter.ts";
 import { LimitLearner } from "../lib/core/limit_learner.ts";
 import { TokenBucket } from "../lib/core/token_bucket.ts";
-import { runAgainstStrictServer, type StrictServerResult } from "./support/strict_server.ts";
+import {
+  runAgainstStrictServer,
+  type StrictServerResult,
+  type StrictServerRun,
+} from "./support/strict_server.ts";
 
 // Virtual time throughout: the figures below are properties of the algorithm
 // against a simulated strict server, not wall-clock speeds (those are in bench/).
@@ -22,6 +26,24 @@ async function unknownLimit(serverRate: number, total: number, seed: number) {
     total,
     seed,
   });
+}
+
+/**
+ * A limiter that starts at 40/s, twice a strict server's 20/s (burst 2), comes down to it:
+ * 100 messages within 1.30 × ideal, at most 20 × 429, for each seed.
+ */
+async function assertComesDownTo20(limiter: StrictServerRun["limiter"]): Promise<void> {
+  for (const seed of SEEDS) {
+    const result = await runAgainstStrictServer({
+      limiter,
+      serverRate: 20,
+      serverBurst: 2,
+      total: 100,
+      seed,
+    });
+    assert.ok(ratio(result) <= 1.3, `seed ${seed}: ${ratio(result).toFixed(3)} × ideal`);
+    assert.ok(result.throttled <= 20, `seed ${seed}: ${result.throttled} × 429`);
+  }
 }
 
 for (const [serverRate, total] of [[5, 100], [20, 300], [50, 300]] as const) {
@@ -46,17 +68,7 @@ Deno.test("LearningLimiter at a known limit (the ceiling, burst 2) sends at it w
 });
 
 Deno.test("LearningLimiter with a ceiling twice the limit comes down to it: within 1.30 × ideal, at most 20 × 429 per 100", async () => {
-  for (const seed of SEEDS) {
-    const result = await runAgainstStrictServer({
-      limiter: (clock) => new LearningLimiter({ ratePerSecond: 40, clock }),
-      serverRate: 20,
-      serverBurst: 2,
-      total: 100,
-      seed,
-    });
-    assert.ok(ratio(result) <= 1.3, `seed ${seed}: ${ratio(result).toFixed(3)} × ideal`);
-    assert.ok(result.throttled <= 20, `seed ${seed}: ${result.throttled} × 429`);
-  }
+  await assertComesDownTo20((clock) => new LearningLimiter({ ratePerSecond: 40, clock }));
 });
 
 Deno.test("LearningLimiter at exactly a strict burst-1 server's rate learns a margin: under 5 × 429 per 100", async () => {
@@ -201,17 +213,7 @@ Deno.test("LearningLimiter rejects a take of more than its burst", async () => {
 });
 
 Deno.test("TokenBucket told each answer learns a 20/s limit below its rate of 40/s", async () => {
-  for (const seed of SEEDS) {
-    const result = await runAgainstStrictServer({
-      limiter: (clock) => new TokenBucket({ ratePerSecond: 40, clock }),
-      serverRate: 20,
-      serverBurst: 2,
-      total: 100,
-      seed,
-    });
-    assert.ok(ratio(result) <= 1.3, `seed ${seed}: ${ratio(result).toFixed(3)} × ideal`);
-    assert.ok(result.throttled <= 20, `seed ${seed}: ${result.throttled} × 429`);
-  }
+  await assertComesDownTo20((clock) => new TokenBucket({ ratePerSecond: 40, clock }));
 });
 
 Deno.test("TokenBucket takes no rate lesson from a 429 with Retry-After (the pause is the answer)", () => {
