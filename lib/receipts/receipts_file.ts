@@ -10,6 +10,7 @@
 import { type Clock, realClock } from "../core/clock.ts";
 import { forEachLine } from "../send/json_lines.ts";
 import { GroupCommit } from "../send/group_commit.ts";
+import { openOrCreate } from "../send/open_or_create.ts";
 import { syncDirectory } from "../send/sync_directory.ts";
 import { parseStatusReceipt, type StatusReceipt } from "./status_receipt.ts";
 
@@ -177,16 +178,8 @@ export class ReceiptsFile implements AsyncDisposable {
    */
   static async open(path: string, options: ReceiptsFileOptions = {}): Promise<ReceiptsFile> {
     const { clock = realClock } = options;
-    let file: Deno.FsFile;
-    let created = false;
-    try {
-      // It lists the numbers receipts came for: readable by its owner only.
-      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
-      created = true;
-    } catch (error: unknown) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      file = await Deno.open(path, { read: true, write: true });
-    }
+    // It lists the numbers receipts came for: readable by its owner only.
+    const { file, created } = await openOrCreate(path);
     try {
       if (!(await file.tryLock(true))) {
         throw new ReceiptsFileError(

@@ -10,6 +10,7 @@
 import { type Clock, realClock } from "../core/clock.ts";
 import { GroupCommit } from "./group_commit.ts";
 import { forEachLine } from "./json_lines.ts";
+import { openOrCreate } from "./open_or_create.ts";
 import { syncDirectory } from "./sync_directory.ts";
 
 /**
@@ -367,18 +368,12 @@ export class Journal implements AsyncDisposable {
   ): Promise<Journal> {
     const { clock = realClock } = options;
     let file: Deno.FsFile;
-    let created = false;
+    let created: boolean;
     try {
       // It lists every recipient's number: readable by its owner only.
-      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
-      created = true;
+      ({ file, created } = await openOrCreate(path));
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw cannotOpen(path, error);
-      try {
-        file = await Deno.open(path, { read: true, write: true });
-      } catch (error) {
-        throw cannotOpen(path, error);
-      }
+      throw cannotOpen(path, error);
     }
     try {
       if (!(await file.tryLock(true))) {
