@@ -9,6 +9,7 @@
 
 import { Hono } from "../deps/hono.ts";
 import { type Clock, realClock } from "../core/clock.ts";
+import { readBoundedBody } from "../core/read_bounded_body.ts";
 import { createRandom, deriveSeed } from "../core/seeded_random.ts";
 import { TokenBucket } from "../core/token_bucket.ts";
 import { MockStatsRecorder, type MockVonageSecond, type MockVonageStats } from "./mock_stats.ts";
@@ -289,7 +290,6 @@ interface Answer {
 }
 
 const DROP = "drop";
-const TOO_LARGE = Symbol("too large");
 
 /**
  * Make the mock. Async because importing the public key is.
@@ -389,8 +389,8 @@ export async function createMockVonage(options: MockVonageOptions): Promise<Mock
       }
     }
 
-    const bytes = await readBody(request, maxBodyBytes);
-    if (bytes === TOO_LARGE) {
+    const bytes = await readBoundedBody(request, maxBodyBytes);
+    if (bytes === undefined) {
       const detail = `The request body is larger than ${maxBodyBytes} bytes.`;
       return {
         status: 413,
@@ -512,40 +512,6 @@ function policyHeader(ratePerSecond: number): string {
   const windowSeconds = ratePerSecond >= 1 ? 1 : Math.round(1 / ratePerSecond);
   const quota = Math.max(1, Math.floor(ratePerSecond * windowSeconds + 1e-9));
   return `"default";q=${quota};w=${windowSeconds}`;
-}
-
-/** Read the body, stopping as soon as it is known to be too large. */
-async function readBody(
-  request: Request,
-  maxBytes: number,
-): Promise<Uint8Array | typeof TOO_LARGE> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > maxBytes) {
-    await request.body?.cancel();
-    return TOO_LARGE;
-  }
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return TOO_LARGE;
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 /** The newest `limit` accepted messages, with amortised O(1) insertion. */

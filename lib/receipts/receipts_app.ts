@@ -8,6 +8,7 @@
 
 import { dirname, join } from "node:path";
 import { type Clock, realClock } from "../core/clock.ts";
+import { readBoundedBody } from "../core/read_bounded_body.ts";
 import { Hono } from "../deps/hono.ts";
 import { verifyWebhookSignature } from "../vonage/webhook_signature.ts";
 import { JournalReader } from "./journal_reader.ts";
@@ -231,7 +232,7 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
   const app = new Hono();
   app.get("/stats", (c) => c.json(stats));
   app.post("*", async (c) => {
-    const bytes = await readBody(c.req.raw, maxBodyBytes);
+    const bytes = await readBoundedBody(c.req.raw, maxBodyBytes);
     if (bytes === undefined) return invalid(413, `the body is larger than ${maxBodyBytes} bytes`);
     const verdict = await verifyWebhookSignature(
       c.req.header("authorization") ?? null,
@@ -287,28 +288,4 @@ export async function createReceiptsApp(options: ReceiptsAppOptions): Promise<Re
       await unmatched?.close();
     },
   };
-}
-
-/** The body, or `undefined` as soon as it is known to be larger than `maxBytes`. */
-async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
-    await request.body?.cancel();
-    return undefined;
-  }
-  if (request.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  // A chunked body has no length up front: stop reading once it passes the limit.
-  for await (const chunk of request.body) {
-    total += chunk.length;
-    if (total > maxBytes) return undefined;
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
