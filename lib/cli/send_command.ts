@@ -44,7 +44,8 @@ import {
 } from "./send_setup.ts";
 import { UsageError } from "./usage_error.ts";
 import { countryName } from "../send/phone_number.ts";
-import { estimateCost, formatCost, plural } from "./send_cost.ts";
+import { estimateCost, formatCost } from "./send_cost.ts";
+import { plural } from "../send/wording.ts";
 
 export type { SendCommandIo } from "./send_io.ts";
 

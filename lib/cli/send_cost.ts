@@ -17,8 +17,3 @@ export function estimateCost(
 export function formatCost(cost: number): string {
   return cost.toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
-
-/** `1 segment`, `2 segments`. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}

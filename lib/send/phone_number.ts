@@ -29,6 +29,7 @@ import {
   type PhoneNumber,
   validatePhoneNumberLength,
 } from "../deps/libphonenumber.ts";
+import { quote } from "./wording.ts";
 
 /**
  * Options for {@linkcode readPhoneNumber}.
@@ -234,10 +235,4 @@ function lengthProblem(text: string, country: CountryCode | undefined): string {
     default:
       return "";
   }
-}
-
-/** A value shown in a message: quoted, escaped, and cut short if long. */
-function quote(value: string): string {
-  const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
-  return JSON.stringify(shown);
 }

@@ -13,6 +13,7 @@ import { PhoneNumberTable } from "./phone_number_table.ts";
 import { checkClientRef } from "./client_ref.ts";
 import { MessageTemplate } from "./message_template.ts";
 import { readPhoneNumber } from "./phone_number.ts";
+import { plural, quote } from "./wording.ts";
 
 /**
  * A recipient ready to send to.
@@ -620,14 +621,4 @@ class RecipientParser {
     if (fatal) this.stopped = true;
     return { kind: "problem", problem: { line, reason, fatal } };
   }
-}
-
-/** A value shown in a message: quoted, escaped, and cut short if long. */
-function quote(value: string): string {
-  const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
-  return JSON.stringify(shown);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
