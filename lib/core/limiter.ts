@@ -109,3 +109,37 @@ export interface Limiter {
    */
   observe?(outcome: LimiterOutcome, detail?: ObserveDetail): void;
 }
+
+/**
+ * Whether `limiter` learns from throttles (it implements `observe`): it slows its
+ * own pace after a 429, so a sender must not also pause it for one without a
+ * server-given delay.
+ *
+ * @example A plain object that only paces does not learn
+ * ```ts
+ * import { learnsFromThrottles } from "./limiter.ts";
+ *
+ * const pacer = { ratePerSecond: 1, burst: 1, take: async () => {} };
+ * console.log(learnsFromThrottles(pacer)); // false
+ * ```
+ */
+export function learnsFromThrottles(limiter: Limiter | undefined): boolean {
+  return typeof limiter?.observe === "function";
+}
+
+/**
+ * Pause `limiter` for `ms`, if it can pause. A limiter shared through a server may
+ * answer with a promise; its failure is left to show up in the next `take`.
+ *
+ * @example Pausing a bucket for a server's Retry-After
+ * ```ts
+ * import { pauseLimiter } from "./limiter.ts";
+ * import { TokenBucket } from "./token_bucket.ts";
+ *
+ * pauseLimiter(new TokenBucket({ ratePerSecond: 5 }), 2000);
+ * ```
+ */
+export function pauseLimiter(limiter: Limiter | undefined, ms: number): void {
+  const paused = limiter?.pause?.(ms);
+  if (paused instanceof Promise) paused.catch(() => {});
+}

@@ -9,7 +9,14 @@
 
 import type { BackoffOptions, BackoffStrategy, Jitter } from "./backoff.ts";
 import { type Clock, realClock } from "./clock.ts";
-import type { Limiter, LimiterOutcome, ObserveDetail, TakeOptions } from "./limiter.ts";
+import {
+  learnsFromThrottles,
+  type Limiter,
+  type LimiterOutcome,
+  type ObserveDetail,
+  pauseLimiter,
+  type TakeOptions,
+} from "./limiter.ts";
 import { serverDelayMs, statedLimitPerSecond } from "./rate_limit_headers.ts";
 import {
   retry,
@@ -280,12 +287,7 @@ export async function politeFetch(
     .toUpperCase();
   const replayable = !(requestInit.body instanceof ReadableStream);
   // A limiter that learns from throttles slows itself; one that does not is paused.
-  const learns = typeof limiter?.observe === "function";
-  // A shared limiter's pause may be a promise; its failure shows up in the next take.
-  const pauseLimiter = (ms: number): void => {
-    const paused = limiter?.pause?.(ms);
-    if (paused instanceof Promise) paused.catch(() => {});
-  };
+  const learns = learnsFromThrottles(limiter);
   const verdicts = new WeakMap<
     Response,
     { verdict: ResponseVerdict; hintMs: number | undefined }
@@ -305,7 +307,7 @@ export async function politeFetch(
       if (limitPerSecond !== undefined) detail.limitPerSecond = limitPerSecond;
       if (hintMs !== undefined) detail.retryAfterMs = hintMs;
       limiter?.observe?.("throttled", detail);
-      if (hintMs !== undefined) pauseLimiter(hintMs);
+      if (hintMs !== undefined) pauseLimiter(limiter, hintMs);
     } else {
       limiter?.observe?.("accepted");
     }
@@ -342,7 +344,7 @@ export async function politeFetch(
           const seen = verdicts.get(response);
           // No hint: the computed backoff is the best guess at how long the server wants.
           if (seen?.verdict === "throttled" && seen.hintMs === undefined && !learns) {
-            pauseLimiter(context.delayMs);
+            pauseLimiter(limiter, context.delayMs);
           }
           // An unread body holds a connection (and trips Deno's leak checks).
           await response.body?.cancel().catch(() => {});

@@ -9,7 +9,12 @@
 
 import type { BackoffOptions } from "../core/backoff.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Limiter, ObserveDetail } from "../core/limiter.ts";
+import {
+  learnsFromThrottles,
+  type Limiter,
+  type ObserveDetail,
+  pauseLimiter,
+} from "../core/limiter.ts";
 import { retry, RetryError } from "../core/retry.ts";
 import type { DeparturePacer } from "./departure_pacer.ts";
 import type { SendOutcome, SmsMessage, UncertainOutcome } from "../vonage/outcomes.ts";
@@ -40,11 +45,6 @@ export interface SendJobContext<R extends SendRecipient> {
   retryUncertain: boolean;
   /** When the first request left and the last answer came, for the summary. */
   timing: { firstSendMs?: number; lastAnswerMs?: number };
-}
-
-/** A limiter that learns from throttles slows itself: no backoff-long pause on top. */
-function learns(limiter: Limiter): boolean {
-  return typeof limiter.observe === "function";
 }
 
 function describeError(error: unknown): string {
@@ -118,7 +118,10 @@ export class RecipientSend<R extends SendRecipient> {
           if (answer?.kind !== "throttled" && answer?.kind !== "unavailable") return undefined;
           // A learning limiter has already slowed the shared pace for a 429:
           // the message queues again at once, behind the others.
-          if (answer.kind === "throttled" && answer.retryAfterMs === undefined && learns(limiter)) {
+          if (
+            answer.kind === "throttled" && answer.retryAfterMs === undefined &&
+            learnsFromThrottles(limiter)
+          ) {
             return 0;
           }
           return answer.retryAfterMs;
@@ -229,12 +232,10 @@ export class RecipientSend<R extends SendRecipient> {
    */
   #pauseAfterThrottle(retryAfterMs: number | undefined, delayMs: number): void {
     const { limiter } = this.#job;
-    if (retryAfterMs === undefined && learns(limiter)) return;
+    if (retryAfterMs === undefined && learnsFromThrottles(limiter)) return;
     const pauseMs = retryAfterMs ?? Math.max(1000 / limiter.ratePerSecond, delayMs);
     if (!(pauseMs < Infinity)) return;
-    // A shared limiter's pause may be a promise; its failure shows up in the next take.
-    const paused = limiter.pause?.(pauseMs);
-    if (paused instanceof Promise) paused.catch(() => {});
+    pauseLimiter(limiter, pauseMs);
   }
 
   /** Settle with the last outcome, or none when the run stopped first. */
