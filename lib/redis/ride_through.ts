@@ -8,6 +8,7 @@
  */
 
 import { ErrorReply } from "../deps/redis_client.ts";
+import { type Backoff, type BackoffOptions, createBackoff } from "../core/backoff.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import type { RedisCommander } from "./connect.ts";
 
@@ -116,10 +117,20 @@ export function rideThrough(
     random = Math.random,
     signal,
   } = options;
+  // Each pause is drawn in [0.5, 1] of a doubling step: the project's equal-jitter schedule.
+  const schedule: BackoffOptions = {
+    strategy: "exponential",
+    jitter: "equal",
+    baseMs: Math.min(50, maxPauseMs),
+    capMs: maxPauseMs,
+    random,
+  };
+  createBackoff(schedule); // a bad maxPauseMs fails here, not in the middle of an outage
   let outageSince: number | undefined;
   return {
     async sendCommand(args: string[]): Promise<unknown> {
-      for (let attempt = 0;; attempt++) {
+      let backoff: Backoff | undefined;
+      for (;;) {
         try {
           const reply = await redis.sendCommand(args);
           outageSince = undefined;
@@ -132,8 +143,8 @@ export function rideThrough(
             onOutage(error);
           }
           if (now - outageSince >= outageMs) throw error;
-          const stepMs = Math.min(maxPauseMs, 50 * 2 ** Math.min(attempt, 20));
-          await clock.sleep(stepMs * (0.5 + random() / 2));
+          backoff ??= createBackoff(schedule);
+          await clock.sleep(backoff.next());
         }
       }
     },
